@@ -1,0 +1,305 @@
+"""Incremental, crash-safe sync of files into the vector store.
+
+The store itself is the ledger; no second file can disagree with it.
+
+- A chunk's id is `doc_id::version::index`, where `version` hashes the file's bytes together
+  with the pipeline (cleaning, chunking, embedder). Writing the same version twice writes the
+  same ids, so a rerun can never duplicate a chunk.
+- A document's chunks are written with chunk 0 (the "head", which records `n_chunks`) last.
+  A head in the store therefore means its version is complete; a version without a head is a
+  half-written leftover, and is rewritten or deleted on the next run.
+- Only after the new version is complete are the document's other versions deleted.
+
+So a `kill -9` at any point leaves either the old version, or the new one, or a complete one
+plus leftovers that the next run of the same command removes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from filelock import FileLock, Timeout
+from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
+from llama_index.core.vector_stores.types import (
+    FilterOperator,
+    MetadataFilter,
+    MetadataFilters,
+)
+from llama_index.vector_stores.chroma import ChromaVectorStore
+from tqdm import tqdm
+
+from index.chunking import Chunker
+from index.clean import clean_text
+from index.discover import SourceFile, discover
+from index.loaders import LoadError, load_file
+from rag import schema
+from rag.embeddings import Embedder
+
+# Bump when cleaning or loading changes what text a file yields: every document re-ingests.
+PIPELINE_VERSION = 1
+
+Status = Literal["added", "updated", "unchanged", "removed", "failed", "skipped"]
+
+
+class IngestLocked(RuntimeError):
+    """Another ingest holds the lock on this data dir."""
+
+
+@dataclass
+class FileResult:
+    path: str
+    status: Status
+    doc_id: str | None = None
+    chunks: int = 0
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class IngestReport:
+    files: list[FileResult] = field(default_factory=list)
+    chunks_embedded: int = 0
+    chunks_removed: int = 0
+    chunks_in_store: int = 0
+    seconds: float = 0.0
+
+    def count(self, status: Status) -> int:
+        return sum(1 for f in self.files if f.status == status)
+
+    def to_dict(self) -> dict:
+        counts = {s: self.count(s) for s in ("added", "updated", "unchanged", "removed", "failed", "skipped")}
+        return {
+            **counts,
+            "chunks_embedded": self.chunks_embedded,
+            "chunks_removed": self.chunks_removed,
+            "chunks_in_store": self.chunks_in_store,
+            "seconds": round(self.seconds, 3),
+            "chunks_per_second": round(self.chunks_embedded / self.seconds, 2) if self.seconds else 0.0,
+            "files": [asdict(f) for f in self.files],
+        }
+
+    def summary(self) -> str:
+        d = self.to_dict()
+        return (
+            f"documents: {d['added']} added, {d['updated']} updated, {d['unchanged']} unchanged, "
+            f"{d['removed']} removed, {d['failed']} failed, {d['skipped']} skipped (unsupported type); "
+            f"chunks: {d['chunks_embedded']} embedded, {d['chunks_removed']} removed, "
+            f"{d['chunks_in_store']} in store; {d['seconds']:.1f} s"
+            + (f" ({d['chunks_per_second']:.1f} chunks/s)" if d["chunks_embedded"] else "")
+        )
+
+
+def _filters(*conditions: tuple[str, FilterOperator, object]) -> MetadataFilters:
+    return MetadataFilters(
+        filters=[MetadataFilter(key=k, operator=op, value=v) for k, op, v in conditions]
+    )
+
+
+class Ingestor:
+    def __init__(
+        self,
+        store: ChromaVectorStore,
+        embedder: Embedder,
+        chunker: Chunker,
+        max_file_bytes: int,
+        lock_path: Path,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.chunker = chunker
+        self.max_file_bytes = max_file_bytes
+        self.lock_path = lock_path
+        self.clock = clock
+        self._embedded = self._removed = 0  # per-run counters, reset by each ingest()
+        pipeline = f"{PIPELINE_VERSION}:{chunker.chunk_size}:{chunker.chunk_overlap}:{embedder.name}"
+        self.pipeline = hashlib.sha256(pipeline.encode()).hexdigest()[:12]
+
+    # -- store queries -------------------------------------------------------------------
+
+    def _heads(self) -> dict[str, list[TextNode]]:
+        heads: dict[str, list[TextNode]] = {}
+        for node in self.store.get_nodes(None, filters=_filters((schema.CHUNK_INDEX, FilterOperator.EQ, 0))):
+            heads.setdefault(node.metadata[schema.DOC_ID], []).append(node)
+        return heads
+
+    def _delete_other_versions(self, doc_id: str, keep: str) -> int:
+        stale = self.store.get_nodes(
+            None,
+            filters=_filters(
+                (schema.DOC_ID, FilterOperator.EQ, doc_id),
+                (schema.VERSION, FilterOperator.NE, keep),
+            ),
+        )
+        if stale:
+            self.store.delete_nodes([n.node_id for n in stale])
+        return len(stale)
+
+    # -- one file ------------------------------------------------------------------------
+
+    def _version(self, data: bytes) -> tuple[str, str]:
+        content_hash = hashlib.sha256(data).hexdigest()
+        version = hashlib.sha256(f"{self.pipeline}:{content_hash}".encode()).hexdigest()[:16]
+        return content_hash, version
+
+    def _nodes(self, src: SourceFile, loaded_title: str, text: str, content_hash: str, version: str) -> list[TextNode]:
+        chunks = self.chunker.split(text)
+        now = self.clock().isoformat(timespec="seconds")
+        nodes = []
+        for i, chunk in enumerate(chunks):
+            metadata = {
+                schema.DOC_ID: src.doc_id,
+                schema.CONTENT_HASH: content_hash,
+                schema.VERSION: version,
+                schema.CHUNK_INDEX: i,
+                schema.N_CHUNKS: len(chunks),
+                schema.CHAR_START: chunk.start,
+                schema.CHAR_END: chunk.end,
+                schema.PATH: str(src.path),
+                schema.ROOT: str(src.root),
+                schema.TITLE: loaded_title,
+                schema.INGESTED_AT: now,
+                schema.EMBEDDER: self.embedder.name,
+            }
+            hidden = [k for k in metadata if k != schema.TITLE]
+            nodes.append(
+                TextNode(
+                    id_=schema.chunk_id(src.doc_id, version, i),
+                    text=chunk.text,
+                    start_char_idx=chunk.start,
+                    end_char_idx=chunk.end,
+                    metadata=metadata,
+                    excluded_embed_metadata_keys=hidden,
+                    excluded_llm_metadata_keys=hidden,
+                    relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=src.doc_id)},
+                )
+            )
+        return nodes
+
+    def _write(self, nodes: list[TextNode]) -> None:
+        # Chroma ignores an add of an existing id, so clear the ids first: the add becomes an upsert.
+        self.store.delete_nodes([n.node_id for n in nodes])
+        if len(nodes) > 1:
+            self.store.add(nodes[1:])
+        self.store.add(nodes[:1])  # the head, last: it marks this version complete
+
+    def _sync_file(self, src: SourceFile, heads: list[TextNode], chunk_bar: tqdm) -> FileResult:
+        result = FileResult(path=str(src.path), status="failed", doc_id=src.doc_id)
+        try:
+            size = src.path.stat().st_size
+            if size > self.max_file_bytes:
+                raise LoadError(
+                    f"{size / 1e6:.1f} MB is over the {self.max_file_bytes / 1e6:g} MB limit "
+                    "(RAG_MAX_FILE_MB)"
+                )
+            data = src.path.read_bytes()
+        except OSError as exc:
+            result.error = f"cannot read: {exc.strerror or exc}"
+            return result
+        except LoadError as exc:
+            result.error = str(exc)
+            return result
+
+        content_hash, version = self._version(data)
+        current = [h for h in heads if h.metadata[schema.VERSION] == version and h.metadata[schema.PATH] == str(src.path)]
+        if current:
+            result.status = "unchanged"
+            result.chunks = int(current[0].metadata[schema.N_CHUNKS])
+            self._removed += self._delete_other_versions(src.doc_id, keep=version)
+            return result
+
+        try:
+            loaded = load_file(src.path, data)
+            cleaned = clean_text(loaded.text)
+            if not cleaned.text:
+                raise LoadError("no text left after cleaning")
+            nodes = self._nodes(src, loaded.title, cleaned.text, content_hash, version)
+        except LoadError as exc:
+            result.error = str(exc)
+            return result
+        except Exception as exc:  # a parser bug on one odd file must not stop the ingest
+            result.error = f"could not extract text ({type(exc).__name__}: {exc})"
+            return result
+        chunk_bar.total = (chunk_bar.total or 0) + len(nodes)
+        chunk_bar.refresh()
+        vectors = self.embedder.model.get_text_embedding_batch([n.text for n in nodes])
+        for node, vector in zip(nodes, vectors, strict=True):
+            node.embedding = vector
+        chunk_bar.update(len(nodes))
+        self._write(nodes)
+        self._embedded += len(nodes)
+        self._removed += self._delete_other_versions(src.doc_id, keep=version)
+        result.status = "updated" if heads else "added"
+        result.chunks = len(nodes)
+        result.warnings = loaded.warnings
+        return result
+
+    # -- whole runs ----------------------------------------------------------------------
+
+    def _prune(self, roots: list[Path], keep: set[str]) -> list[FileResult]:
+        conditions = [(schema.ROOT, FilterOperator.IN, [str(r) for r in roots])]
+        if keep:
+            conditions.append((schema.DOC_ID, FilterOperator.NIN, sorted(keep)))
+        gone = self.store.get_nodes(None, filters=_filters(*conditions))
+        if not gone:
+            return []
+        self.store.delete_nodes([n.node_id for n in gone])
+        self._removed += len(gone)
+        removed: dict[str, FileResult] = {}
+        for node in gone:
+            doc_id = node.metadata[schema.DOC_ID]
+            entry = removed.setdefault(doc_id, FileResult(path=node.metadata[schema.PATH], status="removed", doc_id=doc_id))
+            entry.chunks += 1
+        return list(removed.values())
+
+    def ingest(self, paths: list[Path], prune: bool = False) -> IngestReport:
+        """Sync `paths` into the store. Raises FileNotFoundError (usage) or IngestLocked."""
+        found = discover(paths)
+        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            lock = FileLock(self.lock_path, timeout=0)
+            lock.acquire()
+        except Timeout as exc:
+            raise IngestLocked(f"another ingest is running (lock {self.lock_path})") from exc
+        try:
+            return self._ingest(found.files, found.unsupported, found.roots, prune)
+        finally:
+            lock.release()
+
+    def _ingest(self, files: list[SourceFile], unsupported: list[Path], roots: list[Path], prune: bool) -> IngestReport:
+        started = time.perf_counter()
+        self._embedded = self._removed = 0
+        report = IngestReport(files=[FileResult(path=str(p), status="skipped") for p in unsupported])
+        heads = self._heads()
+        claimed: dict[str, Path] = {}
+        with (
+            tqdm(total=len(files), desc="files", unit="file", disable=None, position=0) as file_bar,
+            tqdm(total=0, desc="chunks", unit="chunk", disable=None, position=1) as chunk_bar,
+        ):
+            for src in files:
+                if src.doc_id in claimed:
+                    if claimed[src.doc_id] != src.path:
+                        report.files.append(
+                            FileResult(
+                                path=str(src.path), status="failed", doc_id=src.doc_id,
+                                error=f"document id {src.doc_id!r} is already used by {claimed[src.doc_id]}",
+                            )
+                        )
+                    file_bar.update()
+                    continue
+                claimed[src.doc_id] = src.path
+                report.files.append(self._sync_file(src, heads.get(src.doc_id, []), chunk_bar))
+                file_bar.update()
+        if prune and roots:
+            report.files.extend(self._prune(roots, keep=set(claimed)))
+        report.chunks_embedded = self._embedded
+        report.chunks_removed = self._removed
+        report.chunks_in_store = self.store.client.count()
+        report.seconds = time.perf_counter() - started
+        return report

@@ -1,0 +1,137 @@
+"""`rag`: the one console script, and the composition root.
+
+It builds components from `Settings` and hands them to the package that does the work. It is
+the one module allowed to import every package, and only inside the command functions, so
+`rag --help` stays instant (no torch, no chromadb). tests/test_architecture.py checks both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rag.settings import Settings
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = Settings()
+    if getattr(args, "collection", None):
+        settings = settings.model_copy(update={"collection": args.collection})
+    return settings
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from rag.offline import enforce_offline
+
+    enforce_offline()
+    from index.chunking import Chunker
+    from index.sync import IngestLocked, Ingestor
+    from rag.embeddings import build_embedder
+    from rag.store import open_store
+
+    settings = _settings(args)
+    embedder = build_embedder(settings)
+    ingestor = Ingestor(
+        store=open_store(settings),
+        embedder=embedder,
+        chunker=Chunker(settings.chunk_size, settings.chunk_overlap, fits=embedder.fits),
+        max_file_bytes=int(settings.max_file_mb * 1e6),
+        lock_path=settings.data_dir / "ingest.lock",
+    )
+    try:
+        report = ingestor.ingest([Path(p) for p in args.paths], prune=args.prune)
+    except FileNotFoundError as exc:
+        print(f"rag ingest: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except IngestLocked as exc:
+        print(f"rag ingest: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
+    for f in report.files:
+        for warning in f.warnings:
+            print(f"warning: {f.path}: {warning}", file=sys.stderr)
+        if f.status == "failed":
+            print(f"failed: {f.path}: {f.error}", file=sys.stderr)
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.summary())
+    return EXIT_FAILED if report.count("failed") else EXIT_OK
+
+
+def cmd_retrieve(args: argparse.Namespace) -> int:
+    from rag.offline import enforce_offline
+
+    enforce_offline()
+    from rag.embeddings import build_embedder
+    from rag.retrieve import dense_retrieve
+    from rag.store import open_store
+
+    settings = _settings(args)
+    hits = dense_retrieve(open_store(settings), build_embedder(settings), args.query, args.top_k)
+    if args.json:
+        print(json.dumps([{"score": h.score, **h.chunk.__dict__} for h in hits], indent=2))
+        return EXIT_OK
+    if not hits:
+        print("no chunks in the store: run `rag ingest PATH` first")
+    for rank, hit in enumerate(hits, 1):
+        c = hit.chunk
+        print(f"[{rank}] {hit.score:.3f}  {c.doc_id}  chunk {c.chunk_index + 1}/{c.n_chunks}  chars {c.char_start}-{c.char_end}")
+        print("    " + c.text.replace("\n", "\n    "))
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rag",
+        description="Grounded Q&A over your documents. Settings come from RAG_* environment "
+        "variables or .env (see README).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    ingest = commands.add_parser(
+        "ingest",
+        help="load, clean, chunk and embed files into the store (incremental)",
+        description="Sync files into the store: unchanged files are skipped, changed ones "
+        "replaced. Supports .txt .md .html .htm .pdf .docx; other files are counted as skipped. "
+        "Exit status: 0 all ingested, 1 some files failed, 2 usage error, 3 another ingest "
+        "is running.",
+    )
+    ingest.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (recursive)")
+    ingest.add_argument("--collection", help="Chroma collection (default: RAG_COLLECTION)")
+    ingest.add_argument(
+        "--prune",
+        action="store_true",
+        help="remove documents whose files are gone from the given folders",
+    )
+    ingest.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    ingest.set_defaults(func=cmd_ingest)
+
+    retrieve = commands.add_parser(
+        "retrieve",
+        help="show the chunks dense retrieval finds for a query",
+        description="Embed the query and print the top chunks with scores and spans.",
+    )
+    retrieve.add_argument("query")
+    retrieve.add_argument("-k", "--top-k", type=int, default=5, help="chunks to show (default 5)")
+    retrieve.add_argument("--collection", help="Chroma collection (default: RAG_COLLECTION)")
+    retrieve.add_argument("--json", action="store_true", help="print the chunks as JSON")
+    retrieve.set_defaults(func=cmd_retrieve)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from pydantic import ValidationError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ValidationError as exc:
+        print(f"rag: invalid setting: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
