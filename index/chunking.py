@@ -50,13 +50,22 @@ class Chunker:
         return self._splitters[size]
 
     def split(self, text: str) -> list[Chunk]:
-        return self._split(text, 0, self.chunk_size)
+        # Neighbouring pieces overlap, so when the fits guard re-splits both of them it emits some
+        # spans twice or inside one another, out of order. Keep only the widest spans, in text order.
+        chunks = sorted(self._split(text, 0, self.chunk_size), key=lambda c: (c.start, -c.end))
+        kept: list[Chunk] = []
+        for chunk in chunks:
+            if not kept or chunk.end > kept[-1].end:
+                kept.append(chunk)
+        return kept
 
     def _split(self, text: str, offset: int, size: int) -> list[Chunk]:
         chunks: list[Chunk] = []
         cursor = 0
         for piece in self._splitter(size).split_text(text):
             start = text.find(piece, cursor)
+            if start < 0:  # a piece can start where the previous one did: all of it was overlap
+                start = text.find(piece, max(cursor - 1, 0))
             if start < 0:  # the splitter never rewrites text; guard the invariant anyway
                 raise ValueError(f"chunk not found in its source text: {piece[:60]!r}")
             cursor = start + 1

@@ -73,6 +73,7 @@ LANGUAGE_NAMES = frozenset(
     )
 )
 _LANGUAGE_RUN = 3
+_MAX_PASSES = 5  # each pass only removes lines, so this is reached only on adversarial input
 
 
 @dataclass(frozen=True)
@@ -83,8 +84,10 @@ class CleanResult:
 
 def normalise(raw: str) -> str:
     """Unicode NFKC, unified newlines, no control or zero-width characters, single spaces."""
-    text = unicodedata.normalize("NFKC", raw).replace("\r\n", "\n").replace("\r", "\n")
-    text = _CONTROL.sub("", _ZERO_WIDTH.sub("", text))
+    text = raw.replace("\r\n", "\n").replace("\r", "\n")
+    # Strip invisible characters before NFKC: removing one afterwards can leave a base letter next
+    # to a combining mark that NFKC would compose, so a second pass would change the text again.
+    text = unicodedata.normalize("NFKC", _CONTROL.sub("", _ZERO_WIDTH.sub("", text)))
     return "\n".join(_SPACES.sub(" ", line).strip() for line in text.split("\n"))
 
 
@@ -127,9 +130,8 @@ def dedup_key(line: str) -> str:
     return "".join(ch for ch in line.casefold() if ch.isalnum())
 
 
-def clean_text(raw: str) -> CleanResult:
-    lines = normalise(raw).split("\n")
-    dropped: Counter[str] = Counter()
+def _clean_once(text: str, dropped: Counter[str]) -> str:
+    lines = text.split("\n")
     menu = _language_menu_lines(lines)
     seen: set[str] = set()
     kept: list[str] = []
@@ -149,5 +151,20 @@ def clean_text(raw: str) -> CleanResult:
         else:
             kept.append(line)
     # Blank lines mark paragraph breaks; keep at most one between blocks.
-    text = re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip()
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip()
+
+
+def clean_text(raw: str) -> CleanResult:
+    """Normalise, then drop junk and repeats until nothing more drops.
+
+    One pass can bring junk together (two short language runs joined by a dropped counter form
+    a menu), so passes repeat until the text is stable; cleaning cleaned text changes nothing.
+    """
+    dropped: Counter[str] = Counter()
+    text = normalise(raw)
+    for _ in range(_MAX_PASSES):
+        cleaned = _clean_once(text, dropped)
+        if cleaned == text:
+            break
+        text = cleaned
     return CleanResult(text=text, dropped=dict(dropped))

@@ -13,8 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tenacity import RetryError
+
 SUPPORTED_EXTENSIONS = frozenset({".txt", ".md", ".html", ".htm", ".pdf", ".docx"})
 _MAX_TITLE = 120
+_MAX_ACCENTED_SHARE = 0.3  # Western prose: 2-15 % of letters accented; Cyrillic as cp1252: ~100 %
 
 
 class LoadError(Exception):
@@ -36,6 +39,22 @@ def looks_binary(data: bytes) -> bool:
     return control > len(sample) * 0.05
 
 
+def _western_european(data: bytes) -> str | None:
+    """cp1252 text, if the bytes read as mostly-ASCII prose with a few accented letters.
+
+    charset-normalizer often picks a sibling code page for short Western text ("grève" becomes
+    "grčve" as cp1250), and cp1252 is the commonest legacy encoding. Text in other scripts
+    (cp1251 Russian, say) decodes as cp1252 too, but then almost every letter is non-ASCII.
+    """
+    try:
+        text = data.decode("cp1252")
+    except UnicodeDecodeError:
+        return None
+    letters = [c for c in text if c.isalpha()]
+    accented = sum(1 for c in letters if ord(c) > 127)
+    return text if letters and accented / len(letters) < _MAX_ACCENTED_SHARE else None
+
+
 def decode_text(data: bytes) -> tuple[str, list[str]]:
     if looks_binary(data):
         raise LoadError("binary content, not text")
@@ -43,6 +62,9 @@ def decode_text(data: bytes) -> tuple[str, list[str]]:
         return data.decode("utf-8-sig"), []
     except UnicodeDecodeError:
         pass
+    western = _western_european(data)
+    if western is not None:
+        return western, ["not UTF-8; decoded as cp1252"]
     from charset_normalizer import from_bytes
 
     best = from_bytes(data).best()
@@ -83,6 +105,9 @@ def _load_pdf(path: Path) -> LoadedFile:
 
     try:
         pages = PDFReader(return_full_document=True).load_data(path)
+    except RetryError as exc:  # PDFReader retries; report what pypdf said, not tenacity's wrapper
+        cause = exc.last_attempt.exception() or exc
+        raise LoadError(f"unreadable PDF ({type(cause).__name__}: {cause})") from cause
     except Exception as exc:  # pypdf raises many types for broken files
         raise LoadError(f"unreadable PDF ({type(exc).__name__}: {exc})") from exc
     text = "\n\n".join(page.text for page in pages)

@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     )
     embed_batch_size: int = Field(32, ge=1, description="Chunks per embedding batch.")
     chunk_size: int = Field(
-        160,
+        192,
         ge=32,
         description="Chunk size in tiktoken (cl100k_base) tokens; sized to fit MiniLM's 256 word pieces.",
     )

@@ -1,0 +1,83 @@
+"""The `rag` command: instant help, exit codes, JSON report."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rag.cli import main
+
+
+def _run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "rag.cli", *args], capture_output=True, text=True, env=env, timeout=300
+    )
+
+
+def test_help_does_not_import_heavy_libraries():
+    code = (
+        "import sys, contextlib, io\n"
+        "from rag.cli import main\n"
+        "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+        "    main(['--help'])\n"
+        "heavy = [m for m in ('torch', 'chromadb', 'llama_index', 'transformers') if m in sys.modules]\n"
+        "print(heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("argv", [["ingest", "--help"], ["retrieve", "--help"]])
+def test_subcommand_help_explains_itself(argv, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 0
+    assert "usage: rag" in capsys.readouterr().out
+
+
+@pytest.fixture
+def hash_env(tmp_path: Path) -> dict:
+    return {**os.environ, "RAG_EMBEDDER": "hash", "RAG_DATA_DIR": str(tmp_path / "data")}
+
+
+def test_ingest_json_report_and_exit_codes(corpus: Path, hash_env: dict):
+    first = _run("ingest", str(corpus), "--json", env=hash_env)
+    assert first.returncode == 0, first.stderr
+    report = json.loads(first.stdout)
+    for key in ("added", "updated", "unchanged", "removed", "failed"):
+        assert isinstance(report[key], int), key
+    assert (report["added"], report["failed"]) == (2, 0)
+
+    (corpus / "empty.txt").write_bytes(b"")
+    second = _run("ingest", str(corpus), "--json", env=hash_env)
+    assert second.returncode == 1
+    assert json.loads(second.stdout)["unchanged"] == 2
+    # One clear line naming the file and the reason.
+    assert f"failed: {corpus / 'empty.txt'}: empty file" in second.stderr.splitlines()
+
+
+def test_usage_errors_exit_2(tmp_path: Path, hash_env: dict):
+    assert _run("ingest", str(tmp_path / "nope"), env=hash_env).returncode == 2
+    assert _run("ingest", env=hash_env).returncode == 2
+    bad_setting = _run("ingest", str(tmp_path), env={**hash_env, "RAG_CHUNK_SIZE": "many"})
+    assert bad_setting.returncode == 2
+    assert "chunk_size" in bad_setting.stderr
+
+
+def test_summary_line_without_json(corpus: Path, hash_env: dict):
+    out = _run("ingest", str(corpus), env=hash_env)
+    assert out.returncode == 0
+    assert out.stdout.startswith("documents: 2 added, 0 updated, 0 unchanged, 0 removed, 0 failed")
+
+
+def test_retrieve_prints_top_chunks(corpus: Path, hash_env: dict):
+    assert _run("ingest", str(corpus), env=hash_env).returncode == 0
+    out = _run("retrieve", "refining capacity", "-k", "2", env=hash_env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("corpus/") == 2
+    assert "refining" in out.stdout
