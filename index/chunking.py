@@ -39,6 +39,8 @@ class Chunker:
         self._fits = fits
         self._encode = get_encoding().encode
         self._splitters: dict[int, SentenceSplitter] = {}
+        # Load NLTK's sentence tokenizer now (~1.5 s of imports), not inside the first file.
+        self._splitter(chunk_size).split_text("Warm up. Two sentences.")
 
     def _splitter(self, size: int) -> SentenceSplitter:
         if size not in self._splitters:

@@ -14,7 +14,7 @@ Junk rules (each line is tested after stripping leading bullets such as "•", "
 | relative_time | a comment timestamp | `· 5h ago` |
 | comment_author | a one-word line directly above a timestamp line | `ChainPoetvip` |
 | language_menu | a run of 3+ lines that are each a language name | `English`, `简体中文`, ... |
-| disclaimer | a line with 2+ boilerplate disclaimer phrases | `... not be considered as an endorsement ... See Disclaimer` |
+| disclaimer | a line with 2+ disclaimer phrases | `... for information purposes only ... See Disclaimer` |
 | app_promo | app download and QR-code prompts | `Scan to download Gate App`, `qrCode` |
 
 Repeated paragraphs: a line whose normalised form (casefolded, letters and digits only) was
@@ -36,6 +36,7 @@ _ZERO_WIDTH = re.compile(r"[\u200b\u200c\u200d\u2060\ufeff]")
 # C0/C1 controls except tab and newline: they come from broken extractions, never from prose.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _SPACES = re.compile(r"[ \t\f\v]+")
+_NOT_ALNUM = re.compile(r"[\W_]+")
 
 _RULES: dict[str, re.Pattern[str]] = {
     "view_original": re.compile(r"^view original(\s*reply\s*\d*)?$", re.I),
@@ -66,10 +67,32 @@ _DISCLAIMER_MARKERS = [
 LANGUAGE_NAMES = frozenset(
     name.casefold()
     for name in (
-        "English", "简体中文", "繁體中文", "中文", "Tiếng Việt", "Español", "Русский", "Français",
-        "Français (Afrique)", "Deutsch", "Italiano", "Português", "Português (Portugal)",
-        "Português (Brasil)", "Bahasa Indonesia", "日本語", "한국어", "العربية", "بالعربية",
-        "Українська", "Türkçe", "Polski", "Nederlands", "हिन्दी", "ไทย", "Filipino",
+        "English",
+        "简体中文",
+        "繁體中文",
+        "中文",
+        "Tiếng Việt",
+        "Español",
+        "Русский",
+        "Français",
+        "Français (Afrique)",
+        "Deutsch",
+        "Italiano",
+        "Português",
+        "Português (Portugal)",
+        "Português (Brasil)",
+        "Bahasa Indonesia",
+        "日本語",
+        "한국어",
+        "العربية",
+        "بالعربية",
+        "Українська",
+        "Türkçe",
+        "Polski",
+        "Nederlands",
+        "हिन्दी",
+        "ไทย",
+        "Filipino",
     )
 )
 _LANGUAGE_RUN = 3
@@ -127,7 +150,8 @@ def _language_menu_lines(lines: list[str]) -> set[int]:
 
 
 def dedup_key(line: str) -> str:
-    return "".join(ch for ch in line.casefold() if ch.isalnum())
+    """Letters and digits only, casefolded: near-exact repeats share a key."""
+    return _NOT_ALNUM.sub("", line.casefold())
 
 
 def _clean_once(text: str, dropped: Counter[str]) -> str:

@@ -20,6 +20,7 @@ class Discovery:
     files: list[SourceFile] = field(default_factory=list)
     unsupported: list[Path] = field(default_factory=list)
     roots: list[Path] = field(default_factory=list)  # folders given: the scope of --prune
+    conflicts: dict[Path, str] = field(default_factory=dict)  # file -> why it has no usable id
 
 
 def _hidden(relative: Path) -> bool:
@@ -37,6 +38,7 @@ def discover(paths: list[Path]) -> Discovery:
     Raises FileNotFoundError for a path that does not exist: that is a usage error.
     """
     found = Discovery()
+    claimed: dict[str, Path] = {}
     for given in paths:
         absolute = Path(given).absolute()
         if absolute.is_dir():
@@ -53,8 +55,14 @@ def discover(paths: list[Path]) -> Discovery:
         else:
             raise FileNotFoundError(f"no such file or folder: {given}")
         for path in candidates:
-            if path.suffix.lower() in SUPPORTED_EXTENSIONS:
-                found.files.append(_source(path, root))
-            else:
+            if path.suffix.lower() not in SUPPORTED_EXTENSIONS:
                 found.unsupported.append(path)
+                continue
+            source = _source(path, root)
+            if source.doc_id not in claimed:
+                claimed[source.doc_id] = path
+                found.files.append(source)
+            elif claimed[source.doc_id] != path:  # same file given twice is fine
+                owner = claimed[source.doc_id]
+                found.conflicts[path] = f"document id {source.doc_id!r} is already used by {owner}"
     return found

@@ -40,7 +40,7 @@ from tqdm import tqdm
 
 from index.chunking import Chunker
 from index.clean import clean_text
-from index.discover import SourceFile, discover
+from index.discover import Discovery, SourceFile, discover
 from index.loaders import LoadError, load_file
 from rag import schema
 from rag.embeddings import Embedder
@@ -103,9 +103,7 @@ class IngestReport:
 
 
 def _filters(*conditions: tuple[str, FilterOperator, object]) -> MetadataFilters:
-    return MetadataFilters(
-        filters=[MetadataFilter(key=k, operator=op, value=v) for k, op, v in conditions]
-    )
+    return MetadataFilters(filters=[MetadataFilter(key=k, operator=op, value=v) for k, op, v in conditions])
 
 
 @dataclass
@@ -158,49 +156,38 @@ class Ingestor:
         except Timeout as exc:
             raise IngestLocked(f"another ingest is running (lock {self.lock_path})") from exc
         try:
-            return self._ingest(found.files, found.unsupported, found.roots, prune)
+            return self._ingest(found, prune)
         finally:
             lock.release()
 
-    def _ingest(
-        self, files: list[SourceFile], unsupported: list[Path], roots: list[Path], prune: bool
-    ) -> IngestReport:
+    def _ingest(self, found: Discovery, prune: bool) -> IngestReport:
         started = time.perf_counter()
-        report = IngestReport(files=[FileResult(path=str(p), status="skipped") for p in unsupported])
+        report = IngestReport(
+            files=[FileResult(path=str(p), status="skipped") for p in found.unsupported]
+            + [FileResult(path=str(p), status="failed", error=why) for p, why in found.conflicts.items()]
+        )
         heads = self._heads()
-        claimed: dict[str, Path] = {}
         with (
-            tqdm(total=len(files), desc="files", unit="file", disable=None, position=0) as file_bar,
+            tqdm(total=len(found.files), desc="files", unit="file", disable=None, position=0) as file_bar,
             tqdm(total=0, desc="chunks", unit="chunk", disable=None, position=1) as chunk_bar,
         ):
             run = _Run(report, file_bar, chunk_bar)
-            for src in files:
-                if src.doc_id in claimed:
-                    if claimed[src.doc_id] != src.path:
-                        report.files.append(
-                            FileResult(
-                                path=str(src.path),
-                                status="failed",
-                                doc_id=src.doc_id,
-                                error=f"document id {src.doc_id!r} is already used by {claimed[src.doc_id]}",
-                            )
-                        )
+            for src in found.files:
+                pending = self._prepare(src, heads.get(src.doc_id, []))
+                if isinstance(pending, FileResult):
+                    report.files.append(pending)
                     file_bar.update()
                     continue
-                claimed[src.doc_id] = src.path
-                pending = self._prepare(src, heads.get(src.doc_id, []))
-                report.files.append(pending.result if isinstance(pending, _Pending) else pending)
-                if isinstance(pending, _Pending):
-                    run.batch.append(pending)
-                    chunk_bar.total += len(pending.nodes)
-                    chunk_bar.refresh()
-                    if run.batch_chunks >= BATCH_CHUNKS or len(run.batch) >= BATCH_DOCS:
-                        self._flush(run)
-                else:
-                    file_bar.update()
+                report.files.append(pending.result)
+                run.batch.append(pending)
+                chunk_bar.total += len(pending.nodes)
+                chunk_bar.refresh()
+                if run.batch_chunks >= BATCH_CHUNKS or len(run.batch) >= BATCH_DOCS:
+                    self._flush(run)
             self._flush(run)
-        if prune and roots:
-            report.files.extend(self._prune(roots, keep=set(claimed), report=report))
+        if prune and found.roots:
+            keep = {src.doc_id for src in found.files}
+            report.files.extend(self._prune(found.roots, keep, report))
         report.chunks_in_store = self.store.client.count()
         report.seconds = time.perf_counter() - started
         return report
@@ -301,8 +288,10 @@ class Ingestor:
         if not batch:
             return
         nodes = [node for pending in batch for node in pending.nodes]
-        for start in range(0, len(nodes), BATCH_CHUNKS):
-            part = nodes[start : start + BATCH_CHUNKS]
+        # Similar lengths side by side: the model's mini-batches then carry little padding.
+        by_length = sorted(nodes, key=lambda n: len(n.text))
+        for start in range(0, len(by_length), BATCH_CHUNKS):
+            part = by_length[start : start + BATCH_CHUNKS]
             vectors = self.embedder.model.get_text_embedding_batch([n.text for n in part])
             for node, vector in zip(part, vectors, strict=True):
                 node.embedding = vector

@@ -76,7 +76,8 @@ def cmd_retrieve(args: argparse.Namespace) -> int:
         print("no chunks in the store: run `rag ingest PATH` first")
     for rank, hit in enumerate(hits, 1):
         c = hit.chunk
-        print(f"[{rank}] {hit.score:.3f}  {c.doc_id}  chunk {c.chunk_index + 1}/{c.n_chunks}  chars {c.char_start}-{c.char_end}")
+        where = f"chunk {c.chunk_index + 1}/{c.n_chunks}  chars {c.char_start}-{c.char_end}"
+        print(f"[{rank}] {hit.score:.3f}  {c.doc_id}  {where}")
         print("    " + c.text.replace("\n", "\n    "))
     return EXIT_OK
 

@@ -109,9 +109,7 @@ def build_embedder(settings: Settings) -> Embedder:
         case "sentence-transformers":
             if settings.embed_model:
                 model_dir = Path(settings.embed_model)
-                return sentence_transformer_embedder(
-                    model_dir, model_dir.name, settings.embed_batch_size
-                )
+                return sentence_transformer_embedder(model_dir, model_dir.name, settings.embed_batch_size)
             return sentence_transformer_embedder(
                 default_model_dir(), "all-MiniLM-L6-v2", settings.embed_batch_size
             )

@@ -39,3 +39,5 @@ def enforce_offline() -> None:
     for key, value in OFFLINE_ENV.items():
         os.environ.setdefault(key, value)
     os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(tiktoken_cache_dir()))
+    # The sentence splitter's NLTK data also ships with llama-index-core.
+    os.environ.setdefault("NLTK_DATA", str(tiktoken_cache_dir().parent / "nltk_cache"))

@@ -17,12 +17,16 @@ class ScoredChunk:
     score: float
 
 
-def dense_retrieve(store: ChromaVectorStore, embedder: Embedder, query: str, top_k: int = 5) -> list[ScoredChunk]:
+def dense_retrieve(
+    store: ChromaVectorStore, embedder: Embedder, query: str, top_k: int = 5
+) -> list[ScoredChunk]:
     index = VectorStoreIndex.from_vector_store(store, embed_model=embedder.model)
     hits = index.as_retriever(similarity_top_k=top_k).retrieve(query)
     return [
         ScoredChunk(
-            chunk=schema.StoredChunk.from_metadata(hit.node.node_id, hit.node.get_content(), hit.node.metadata),
+            chunk=schema.StoredChunk.from_metadata(
+                hit.node.node_id, hit.node.get_content(), hit.node.metadata
+            ),
             score=float(hit.score or 0.0),
         )
         for hit in hits

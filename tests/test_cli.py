@@ -73,6 +73,7 @@ def test_summary_line_without_json(corpus: Path, hash_env: dict):
     out = _run("ingest", str(corpus), env=hash_env)
     assert out.returncode == 0
     assert out.stdout.startswith("documents: 2 added, 0 updated, 0 unchanged, 0 removed, 0 failed")
+    assert "file/s" not in out.stderr, "progress bars are for terminals, not pipes"
 
 
 def test_retrieve_prints_top_chunks(corpus: Path, hash_env: dict):

@@ -16,8 +16,17 @@ from index.sync import IngestLocked
 from rag import schema
 
 REQUIRED_METADATA = (
-    schema.DOC_ID, schema.CONTENT_HASH, schema.VERSION, schema.CHUNK_INDEX, schema.N_CHUNKS,
-    schema.CHAR_START, schema.CHAR_END, schema.PATH, schema.ROOT, schema.TITLE, schema.INGESTED_AT,
+    schema.DOC_ID,
+    schema.CONTENT_HASH,
+    schema.VERSION,
+    schema.CHUNK_INDEX,
+    schema.N_CHUNKS,
+    schema.CHAR_START,
+    schema.CHAR_END,
+    schema.PATH,
+    schema.ROOT,
+    schema.TITLE,
+    schema.INGESTED_AT,
 )
 
 
@@ -33,7 +42,9 @@ def test_first_ingest_stores_every_chunk_with_its_metadata(make_ingestor, corpus
         cleaned = clean_text(Path(meta[schema.PATH]).read_text()).text
         # A citation can always be turned back into the exact span of the cleaned text.
         assert cleaned[meta[schema.CHAR_START] : meta[schema.CHAR_END]] == text
-        assert chunk_id == schema.chunk_id(meta[schema.DOC_ID], meta[schema.VERSION], meta[schema.CHUNK_INDEX])
+        assert chunk_id == schema.chunk_id(
+            meta[schema.DOC_ID], meta[schema.VERSION], meta[schema.CHUNK_INDEX]
+        )
 
 
 def test_second_ingest_embeds_nothing(make_ingestor, corpus: Path):
@@ -53,7 +64,10 @@ def test_editing_one_file_reembeds_only_that_file(make_ingestor, corpus: Path):
     edited.write_text(edited.read_text() + "\n\nA new closing paragraph about sodium-ion cells.\n")
     report = ingestor.ingest([corpus])
     by_status = {f.doc_id: f.status for f in report.files}
-    assert by_status == {"corpus/000_6aae78438c92dd18.txt": "unchanged", "corpus/004_dd6e77b3f402edf5.txt": "updated"}
+    assert by_status == {
+        "corpus/000_6aae78438c92dd18.txt": "unchanged",
+        "corpus/004_dd6e77b3f402edf5.txt": "updated",
+    }
     rows = store_rows(ingestor.store)
     edited_rows = [m for _, _, m in rows if m[schema.DOC_ID] == "corpus/004_dd6e77b3f402edf5.txt"]
     assert report.chunks_embedded == len(edited_rows)
@@ -66,7 +80,9 @@ def test_prune_removes_deleted_files_only_with_flag(make_ingestor, corpus: Path)
     ingestor.ingest([corpus])
     (corpus / "000_6aae78438c92dd18.txt").unlink()
     assert ingestor.ingest([corpus]).count("removed") == 0
-    assert any(m[schema.DOC_ID].endswith("000_6aae78438c92dd18.txt") for _, _, m in store_rows(ingestor.store))
+    assert any(
+        m[schema.DOC_ID].endswith("000_6aae78438c92dd18.txt") for _, _, m in store_rows(ingestor.store)
+    )
     report = ingestor.ingest([corpus], prune=True)
     assert report.count("removed") == 1
     assert {m[schema.DOC_ID] for _, _, m in store_rows(ingestor.store)} == {"corpus/004_dd6e77b3f402edf5.txt"}
@@ -90,7 +106,9 @@ def test_doc_id_is_the_same_for_a_folder_or_a_file(make_ingestor, corpus: Path):
 def test_duplicated_sample_document_stores_no_text_twice(make_ingestor, corpus: Path):
     ingestor = make_ingestor()
     ingestor.ingest([corpus / "000_6aae78438c92dd18.txt"])
-    stored = "\n".join(text for _, text, _ in sorted(store_rows(ingestor.store), key=lambda r: r[2][schema.CHUNK_INDEX]))
+    stored = "\n".join(
+        text for _, text, _ in sorted(store_rows(ingestor.store), key=lambda r: r[2][schema.CHUNK_INDEX])
+    )
     paragraphs = [p for p in (corpus / "000_6aae78438c92dd18.txt").read_text().splitlines() if len(p) > 40]
     assert paragraphs
     for paragraph in set(paragraphs):
@@ -102,21 +120,25 @@ def test_duplicated_sample_document_stores_no_text_twice(make_ingestor, corpus: 
     assert len(texts) == len(set(texts))
 
 
-def test_bad_inputs_fail_one_by_one_and_everything_else_is_ingested(make_ingestor, corpus: Path, tmp_path: Path):
+def test_bad_inputs_fail_one_by_one_and_everything_else_is_ingested(
+    make_ingestor, corpus: Path, tmp_path: Path
+):
     (corpus / "corrupt.pdf").write_bytes(b"%PDF-1.4\n" + os.urandom(2000))
     (corpus / "binary.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00" + os.urandom(4000))
     (corpus / "empty.txt").write_bytes(b"")
-    (corpus / "latin1.txt").write_bytes("Le café était très animé ce soir-là, près de la gare.".encode("cp1252"))
-    (corpus / "big.txt").write_bytes(b"word " * (11_000_000 // 5))  # 11 MB, over the 10 MB limit below
+    (corpus / "latin1.txt").write_bytes(
+        "Le café était très animé ce soir-là, près de la gare.".encode("cp1252")
+    )
+    (corpus / "big.txt").write_bytes(b"word " * 10_000_000)  # 50 MB, over the default 25 MB limit
     (corpus / "missing.txt").symlink_to(tmp_path / "does-not-exist")  # unreadable, even for root
     (corpus / "notes.xyz").write_text("unknown extension")
-    report = make_ingestor(max_file_bytes=10_000_000).ingest([corpus])
+    report = make_ingestor().ingest([corpus])
     results = {Path(f.path).name: f for f in report.files}
     expected_failures = {
         "corrupt.pdf": "unreadable PDF",
         "binary.txt": "binary",
         "empty.txt": "empty file",
-        "big.txt": "over the 10 MB limit",
+        "big.txt": "50.0 MB is over the 25 MB limit (RAG_MAX_FILE_MB)",
         "missing.txt": "cannot read",
     }
     for name, reason in expected_failures.items():
@@ -172,7 +194,9 @@ def _many_files(folder: Path, n: int) -> None:
 
 
 @pytest.mark.parametrize("crash_after", [0, 1, 3])
-def test_an_interrupted_ingest_converges_on_rerun(make_ingestor, tmp_path: Path, crash_after: int, monkeypatch):
+def test_an_interrupted_ingest_converges_on_rerun(
+    make_ingestor, tmp_path: Path, crash_after: int, monkeypatch
+):
     from dataclasses import replace
 
     # Small batches and add calls, so a handful of files spans several of each.

@@ -26,7 +26,16 @@ def chroma_server(tmp_path: Path) -> Iterator[str]:
     port = _free_port()
     chroma = Path(sys.executable).parent / "chroma"
     proc = subprocess.Popen(
-        [str(chroma), "run", "--path", str(tmp_path / "server-data"), "--host", "127.0.0.1", "--port", str(port)],
+        [
+            str(chroma),
+            "run",
+            "--path",
+            str(tmp_path / "server-data"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
         env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
@@ -50,20 +59,28 @@ def chroma_server(tmp_path: Path) -> Iterator[str]:
 
 
 def _rag(*args: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "rag.cli", *args], capture_output=True, text=True, env=env, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "rag.cli", *args], capture_output=True, text=True, env=env, timeout=600
+    )
 
 
 def test_ingest_and_retrieve_through_a_chroma_server(chroma_server: str, corpus: Path, tmp_path: Path):
-    env = {**os.environ, "RAG_CHROMA_URL": chroma_server, "RAG_DATA_DIR": str(tmp_path / "local")}
-    first = _rag("ingest", str(corpus), "--json", env=env)
+    server_env = {**os.environ, "RAG_CHROMA_URL": chroma_server, "RAG_DATA_DIR": str(tmp_path / "local")}
+    first = _rag("ingest", str(corpus), "--json", env=server_env)
     assert first.returncode == 0, first.stderr
     assert json.loads(first.stdout)["added"] == 2
-    second = _rag("ingest", str(corpus), "--json", env=env)
+    second = _rag("ingest", str(corpus), "--json", env=server_env)
     assert json.loads(second.stdout)["chunks_embedded"] == 0
-
-    found = _rag("retrieve", "What does the author say about refining capacity?", "--json", env=env)
-    assert found.returncode == 0, found.stderr
-    hits = json.loads(found.stdout)
-    assert any("refining capacity" in hit["text"] for hit in hits[:3])
     # The data lives in the server, not in the local data dir.
     assert not (tmp_path / "local" / "chroma").exists()
+
+    # Same corpus into the embedded store: the server must retrieve exactly the same chunks.
+    embedded_env = {**os.environ, "RAG_DATA_DIR": str(tmp_path / "embedded")}
+    assert _rag("ingest", str(corpus), env=embedded_env).returncode == 0
+    question = "What does the author say about refining capacity?"
+    via_server = json.loads(_rag("retrieve", question, "-k", "4", "--json", env=server_env).stdout)
+    embedded = json.loads(_rag("retrieve", question, "-k", "4", "--json", env=embedded_env).stdout)
+    assert len(via_server) == 4
+    assert [h["id"] for h in via_server] == [h["id"] for h in embedded]
+    assert [h["score"] for h in via_server] == pytest.approx([h["score"] for h in embedded], abs=1e-4)
+    assert any("refining capacity" in hit["text"] for hit in via_server)
