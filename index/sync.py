@@ -2,9 +2,9 @@
 
 The store itself is the ledger; no second file can disagree with it.
 
-- A chunk's id is `doc_id::version::index`, where `version` hashes the file's bytes together
-  with the pipeline (cleaning, chunking, embedder). Writing the same version twice writes the
-  same ids, so a rerun can never duplicate a chunk.
+- A chunk's id is `doc_id::version::index`, where `version` hashes the document id, the file's
+  bytes and the pipeline (cleaning, chunking, embedder). Writing the same version twice writes
+  the same ids, so a rerun can never duplicate a chunk.
 - A document's chunks are written with chunk 0 (the "head", which records `n_chunks`) last.
   A head in the store therefore means its version is complete; a version without a head is a
   half-written leftover, and is rewritten or deleted on the next run.

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 # Metadata keys, as stored in Chroma.
 DOC_ID = "doc_id"  # stable: "<root folder name>/<path relative to that root>"
 CONTENT_HASH = "content_hash"  # sha256 of the file's bytes
-VERSION = "version"  # hash of content + ingest pipeline (cleaning, chunking, embedder)
+VERSION = "version"  # hash of doc id + content + ingest pipeline (cleaning, chunking, embedder)
 CHUNK_INDEX = "chunk_index"
 N_CHUNKS = "n_chunks"
 CHAR_START = "char_start"

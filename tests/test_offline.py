@@ -11,6 +11,7 @@ import pytest_socket
 from rag.offline import OFFLINE_ENV, tiktoken_cache_dir
 
 
+@pytest.mark.filterwarnings("ignore:A test tried to use socket:UserWarning")
 def test_connections_outside_loopback_are_blocked(monkeypatch):
     attempted = []
     # Should the guard be missing, record the attempt instead of sending a packet anywhere.
