@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 run: install
 	$(BIN)/rag ingest $(SAMPLE)
-	$(BIN)/rag retrieve "$(QUESTION)" --top-k 3
+	$(BIN)/rag retrieve "$(QUESTION)" --top-k 5
 
 # pytest exits 5 when it collected no test; make treats any non-zero exit as failure.
 test: install

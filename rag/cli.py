@@ -64,21 +64,33 @@ def cmd_retrieve(args: argparse.Namespace) -> int:
 
     enforce_offline()
     from rag.embeddings import build_embedder
-    from rag.retrieve import dense_retrieve
+    from rag.retrieval import Retriever
     from rag.store import open_store
 
     settings = _settings(args)
-    hits = dense_retrieve(open_store(settings), build_embedder(settings), args.query, args.top_k)
+    retriever = Retriever(
+        open_store(settings), build_embedder(settings), settings.data_dir / "bm25" / settings.collection
+    )
+    hits, timings = retriever.retrieve(
+        args.query, args.mode or settings.retrieval_mode, args.top_k or settings.top_k
+    )
     if args.json:
-        print(json.dumps([{"score": h.score, **h.chunk.__dict__} for h in hits], indent=2))
+        rows = [{"score": h.score, "dense": h.dense, "bm25": h.bm25, **h.chunk.__dict__} for h in hits]
+        print(json.dumps(rows, indent=2))
         return EXIT_OK
     if not hits:
         print("no chunks in the store: run `rag ingest PATH` first")
     for rank, hit in enumerate(hits, 1):
         c = hit.chunk
+        scores = "  ".join(
+            f"{name} {value:.3f}"
+            for name, value in (("dense", hit.dense), ("bm25", hit.bm25))
+            if value is not None
+        )
         where = f"chunk {c.chunk_index + 1}/{c.n_chunks}  chars {c.char_start}-{c.char_end}"
-        print(f"[{rank}] {hit.score:.3f}  {c.doc_id}  {where}")
+        print(f"[{rank}] {hit.score:.3f} ({scores})  {c.doc_id}  {where}")
         print("    " + c.text.replace("\n", "\n    "))
+    print(f"retrieved in {sum(timings.values()) * 1000:.0f} ms", file=sys.stderr)
     return EXIT_OK
 
 
@@ -110,11 +122,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     retrieve = commands.add_parser(
         "retrieve",
-        help="show the chunks dense retrieval finds for a query",
-        description="Embed the query and print the top chunks with scores and spans.",
+        help="show the chunks retrieval finds for a query",
+        description="Print the top chunks for a query with fused, dense and BM25 scores and "
+        "character spans. The BM25 index is built on first use and rebuilt when the store changed.",
     )
     retrieve.add_argument("query")
-    retrieve.add_argument("-k", "--top-k", type=int, default=5, help="chunks to show (default 5)")
+    retrieve.add_argument("-k", "--top-k", type=int, help="chunks to show (default: RAG_TOP_K)")
+    retrieve.add_argument(
+        "--mode", choices=["hybrid", "dense", "bm25"], help="retrieval mode (default: RAG_RETRIEVAL_MODE)"
+    )
     retrieve.add_argument("--collection", help="Chroma collection (default: RAG_COLLECTION)")
     retrieve.add_argument("--json", action="store_true", help="print the chunks as JSON")
     retrieve.set_defaults(func=cmd_retrieve)

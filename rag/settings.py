@@ -46,6 +46,11 @@ class Settings(BaseSettings):
         description="Chunk size in tiktoken (cl100k_base) tokens; sized to fit MiniLM's 256 word pieces.",
     )
     chunk_overlap: int = Field(32, ge=0, description="Tokens shared by neighbouring chunks.")
+    retrieval_mode: Literal["hybrid", "dense", "bm25"] = Field(
+        "hybrid",
+        description="`hybrid` (dense + BM25, reciprocal-rank fused), `dense` or `bm25`.",
+    )
+    top_k: int = Field(5, ge=1, le=100, description="Chunks retrieved per question.")
     max_file_mb: float = Field(
         25.0,
         gt=0,

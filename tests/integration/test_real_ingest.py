@@ -9,7 +9,7 @@ from conftest import store_rows
 from index.chunking import Chunker
 from index.clean import clean_text
 from rag import schema
-from rag.retrieve import dense_retrieve
+from rag.retrieval import Retriever
 from rag.settings import Settings
 
 
@@ -25,9 +25,10 @@ def test_sample_corpus_ingests_incrementally_and_answers_retrieval(make_ingestor
     assert {f.doc_id: f.status for f in second.files}["corpus/000_6aae78438c92dd18.txt"] == "updated"
     assert second.chunks_embedded == next(f.chunks for f in second.files if f.status == "updated")
 
-    hits = dense_retrieve(ingestor.store, minilm, "What does the author say about refining capacity?", 3)
-    assert any("refining capacity" in hit.chunk.text for hit in hits)
-    assert hits[0].score > 0.3
+    retriever = Retriever(ingestor.store, minilm, corpus.parent / "bm25")
+    hits, _ = retriever.retrieve("What does the author say about refining capacity?", "hybrid", 3)
+    assert "refining capacity" in hits[0].chunk.text
+    assert hits[0].chunk.doc_id == "corpus/000_6aae78438c92dd18.txt"
 
     (corpus / "004_dd6e77b3f402edf5.txt").unlink()
     assert ingestor.ingest([corpus], prune=True).count("removed") == 1

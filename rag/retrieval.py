@@ -1,0 +1,167 @@
+"""Hybrid retrieval: dense (Chroma) + BM25 over the same chunks, fused by reciprocal rank.
+
+All three pieces are LlamaIndex's: the `VectorStoreIndex` retriever, `BM25Retriever`
+(bm25s + PyStemmer) and `QueryFusionRetriever` in reciprocal-rerank mode. The BM25 index is
+persisted beside the store and rebuilt only when the store's chunk ids changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from llama_index.core import VectorStoreIndex
+from llama_index.core.llms.mock import MockLLM
+from llama_index.core.retrievers import BaseRetriever, QueryFusionRetriever
+from llama_index.core.retrievers.fusion_retriever import FUSION_MODES
+from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+from llama_index.vector_stores.chroma import ChromaVectorStore
+
+from rag import schema
+from rag.embeddings import Embedder
+
+# Each retriever offers this many candidates (at least) before fusion cuts to top_k: reciprocal
+# rank fusion over two top-3 lists can only reorder six chunks.
+CANDIDATES = 20
+
+Mode = Literal["hybrid", "dense", "bm25"]
+MODES: tuple[Mode, ...] = ("hybrid", "dense", "bm25")
+
+
+@dataclass(frozen=True)
+class Hit:
+    chunk: schema.StoredChunk
+    score: float  # the score the mode ranks by: fused RRF for hybrid, else the retriever's own
+    dense: float | None  # cosine similarity, when dense retrieval returned this chunk
+    bm25: float | None  # BM25 score, when BM25 returned this chunk
+
+
+def index_version(store: ChromaVectorStore) -> str:
+    """A short hash of the collection's chunk ids: changes whenever an ingest changed anything."""
+    ids = sorted(store.client.get(include=[])["ids"])
+    return hashlib.sha256("\n".join(ids).encode()).hexdigest()[:16]
+
+
+class _Recording(BaseRetriever):
+    """Passes through to a retriever, keeping its scores and time, so fused hits can show both."""
+
+    def __init__(self, inner: BaseRetriever, matches_only: bool = False) -> None:
+        super().__init__()
+        self.inner = inner
+        self.matches_only = matches_only
+        self.scores: dict[str, float] = {}
+        self.seconds = 0.0
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        started = time.perf_counter()
+        hits = self.inner.retrieve(query_bundle)
+        if self.matches_only:  # BM25 pads its top k with score-0 chunks that share no term
+            hits = [h for h in hits if (h.score or 0.0) > 0.0]
+        self.seconds = time.perf_counter() - started
+        self.scores = {h.node.node_id: float(h.score or 0.0) for h in hits}
+        return hits
+
+
+def _bm25(nodes: list[TextNode], top_k: int):
+    import Stemmer
+    from llama_index.retrievers.bm25 import BM25Retriever
+
+    return BM25Retriever.from_defaults(
+        nodes=nodes, stemmer=Stemmer.Stemmer("english"), language="en", similarity_top_k=top_k
+    )
+
+
+class Retriever:
+    """Retrieves from one collection; `warm_up()` loads or builds the BM25 index once."""
+
+    def __init__(self, store: ChromaVectorStore, embedder: Embedder, bm25_dir: Path) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.bm25_dir = bm25_dir
+        self.version = ""
+        self.chunk_count = 0
+        self._bm25 = None
+
+    def warm_up(self) -> None:
+        """Bring the BM25 index in step with the store: load it if current, else rebuild it."""
+        version = index_version(self.store)
+        if version == self.version and self._bm25 is not None:
+            return
+        stamp = self.bm25_dir / "version.json"
+        self.chunk_count = self.store.client.count()
+        self.version = version
+        self._bm25 = None
+        if self.chunk_count == 0:
+            return
+        import Stemmer
+        from llama_index.retrievers.bm25 import BM25Retriever
+
+        if stamp.exists() and json.loads(stamp.read_text()).get("version") == version:
+            self._bm25 = BM25Retriever.from_persist_dir(str(self.bm25_dir), show_progress=False)
+            self._bm25.stemmer = Stemmer.Stemmer("english")
+            return
+        nodes = self.store.get_nodes(None)
+        self._bm25 = _bm25(nodes, top_k=min(CANDIDATES, len(nodes)))
+        # Write to a fresh folder and swap it in: a crash never leaves a half-written index current.
+        tmp = self.bm25_dir.with_name(self.bm25_dir.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        self._bm25.persist(str(tmp))
+        (tmp / "version.json").write_text(json.dumps({"version": version, "chunks": len(nodes)}))
+        shutil.rmtree(self.bm25_dir, ignore_errors=True)
+        tmp.rename(self.bm25_dir)
+
+    def retrieve(
+        self, query: str, mode: Mode = "hybrid", top_k: int = 5
+    ) -> tuple[list[Hit], dict[str, float]]:
+        """Top chunks for `query`, with per-stage timings in seconds (embed, dense, bm25, fuse)."""
+        self.warm_up()
+        timings: dict[str, float] = {}
+        if self.chunk_count == 0:
+            return [], timings
+        k = min(top_k, self.chunk_count)
+        candidates = min(max(CANDIDATES, top_k), self.chunk_count)
+        started = time.perf_counter()
+        bundle = QueryBundle(query, embedding=self.embedder.model.get_query_embedding(query))
+        timings["embed"] = time.perf_counter() - started
+
+        dense = _Recording(
+            VectorStoreIndex.from_vector_store(self.store, embed_model=self.embedder.model).as_retriever(
+                similarity_top_k=k if mode == "dense" else candidates
+            )
+        )
+        self._bm25.similarity_top_k = k if mode == "bm25" else candidates
+        bm25 = _Recording(self._bm25, matches_only=True)
+        if mode == "hybrid":
+            started = time.perf_counter()
+            fusion = QueryFusionRetriever(
+                [dense, bm25],
+                llm=MockLLM(),  # never called with num_queries=1; keeps LlamaIndex off its global Settings
+                mode=FUSION_MODES.RECIPROCAL_RANK,
+                similarity_top_k=k,
+                num_queries=1,
+                use_async=False,
+            )
+            hits = fusion.retrieve(bundle)
+            timings["dense"], timings["bm25"] = dense.seconds, bm25.seconds
+            timings["fuse"] = time.perf_counter() - started - dense.seconds - bm25.seconds
+        else:
+            recording = dense if mode == "dense" else bm25
+            hits = recording.retrieve(bundle)
+            timings[mode] = recording.seconds
+        return [self._hit(h, dense.scores, bm25.scores) for h in hits], timings
+
+    @staticmethod
+    def _hit(hit: NodeWithScore, dense: dict[str, float], bm25: dict[str, float]) -> Hit:
+        node = hit.node
+        return Hit(
+            chunk=schema.StoredChunk.from_metadata(node.node_id, node.get_content(), node.metadata),
+            score=float(hit.score or 0.0),
+            dense=dense.get(node.node_id),
+            bm25=bm25.get(node.node_id),
+        )

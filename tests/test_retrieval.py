@@ -1,0 +1,69 @@
+"""Hybrid retrieval over a real on-disk Chroma store (hash embedder) and a persisted BM25 index."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rag.retrieval import MODES, Retriever, index_version
+
+
+@pytest.fixture
+def ingested(make_ingestor, corpus: Path):
+    ingestor = make_ingestor()
+    ingestor.ingest([corpus])
+    return ingestor
+
+
+def _retriever(ingestor, tmp_path: Path) -> Retriever:
+    return Retriever(ingestor.store, ingestor.embedder, tmp_path / "bm25")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_each_mode_returns_top_k_with_its_scores(ingested, tmp_path: Path, mode):
+    hits, timings = _retriever(ingested, tmp_path).retrieve("battery technology in China", mode, top_k=3)
+    assert len(hits) == 3
+    assert len({h.chunk.id for h in hits}) == 3
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert "embed" in timings
+    if mode == "dense":
+        assert all(h.dense is not None and h.dense == h.score for h in hits)
+    if mode == "bm25":
+        assert all(h.bm25 is not None and h.bm25 == h.score > 0 for h in hits)
+    if mode == "hybrid":
+        assert {"dense", "bm25", "fuse"} <= timings.keys()
+        assert all(h.dense is not None or h.bm25 is not None for h in hits)
+
+
+def test_bm25_finds_the_refining_chunk(ingested, tmp_path: Path):
+    hits, _ = _retriever(ingested, tmp_path).retrieve("refining capacity", "bm25", top_k=1)
+    assert "refining capacity" in hits[0].chunk.text
+
+
+def test_bm25_returns_only_chunks_that_share_a_term(ingested, tmp_path: Path):
+    hits, _ = _retriever(ingested, tmp_path).retrieve("zeppelin", "bm25", top_k=3)
+    assert hits == []
+
+
+def test_bm25_index_is_persisted_and_rebuilt_only_when_the_store_changed(ingested, corpus, tmp_path: Path):
+    first = _retriever(ingested, tmp_path)
+    first.warm_up()
+    stamp = tmp_path / "bm25" / "version.json"
+    built_at = stamp.stat().st_mtime_ns
+    again = _retriever(ingested, tmp_path)
+    again.warm_up()
+    assert stamp.stat().st_mtime_ns == built_at, "an unchanged store must reuse the index on disk"
+    assert again.version == first.version == index_version(ingested.store)
+
+    (corpus / "new.txt").write_text("Sodium-ion cells need no lithium refining at all.")
+    ingested.ingest([corpus])
+    again.warm_up()
+    assert again.version != first.version
+    hits, _ = again.retrieve("sodium-ion", "bm25", top_k=1)
+    assert "Sodium-ion" in hits[0].chunk.text
+
+
+def test_empty_store_returns_nothing(make_ingestor, tmp_path: Path):
+    hits, _ = _retriever(make_ingestor(collection="empty_one"), tmp_path).retrieve("anything")
+    assert hits == []
