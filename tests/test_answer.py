@@ -1,0 +1,173 @@
+"""The answer path with real Chroma, BM25 and the hash embedder; LLMs are small real fakes."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from index.clean import clean_text
+from rag.answer import Answerer, Turn
+from rag.llm import ExtractiveLLM, Message
+from rag.retrieval import Retriever
+from rag.settings import Settings
+from rag.support import SupportChecker
+from rag.types import Answer
+
+QUESTION = "What does the author say about refining capacity?"
+
+
+class ScriptedLLM:
+    """A generative backend that says what it is told and records every prompt it got."""
+
+    backend = "scripted"
+    model = "scripted-1"
+    generative = True
+
+    def __init__(self, *replies: str) -> None:
+        self.replies = list(replies)
+        self.prompts: list[Sequence[Message]] = []
+
+    def stream(self, messages: Sequence[Message], question: str, passages: Sequence[str]) -> Iterator[str]:
+        self.prompts.append(messages)
+        reply = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
+        for word in reply.split(" "):
+            yield word + " "
+
+
+@pytest.fixture
+def build(make_ingestor, corpus: Path, tmp_path: Path):
+    ingestor = make_ingestor()
+    ingestor.ingest([corpus])
+
+    def answerer(llm=None, **overrides) -> Answerer:
+        # The hash embedder's cosines run lower than MiniLM's: its own refusal threshold.
+        settings = Settings(_env_file=None, refusal_threshold=0.1, llm="extractive", **overrides)
+        retriever = Retriever(ingestor.store, ingestor.embedder, tmp_path / "bm25")
+        checker = SupportChecker(ingestor.embedder, settings.support_threshold)
+        return Answerer(retriever, llm or ExtractiveLLM(checker), checker, settings)
+
+    return answerer
+
+
+def _cleaned(path: str) -> str:
+    return clean_text(Path(path).read_text()).text
+
+
+def test_extractive_answer_cites_an_exact_quote_from_the_right_document(build):
+    answer = build().ask(QUESTION)
+    assert not answer.refused, (answer.refusal_reason, answer.sentences)
+    cited = [s for s in answer.sources if s.cited]
+    assert cited and all(s.doc_id.endswith("000_6aae78438c92dd18.txt") for s in cited)
+    for source in cited:
+        assert "refining" in source.quote
+        assert _cleaned(source.path)[source.quote_start : source.quote_end] == source.quote
+    assert all(s.supported for s in answer.sentences)
+
+
+def test_off_topic_question_is_refused_without_calling_the_llm(build):
+    llm = ScriptedLLM("Lima is the capital of Peru [1].")
+    answer = build(llm).ask("zeppelin airship helium mooring mast")
+    assert answer.refused
+    assert llm.prompts == []
+    assert "threshold" in answer.refusal_reason
+    assert answer.answer == "The documents don't contain an answer to that."
+    assert answer.sources, "a refusal still shows the closest sources"
+
+
+def test_invented_sentence_is_marked_unsupported_and_bad_citations_dropped(build):
+    llm = ScriptedLLM(
+        "India is thinking of adding refining capacity [1]. "
+        "The moon is made of green cheese and orbits Jupiter [7]."
+    )
+    answer = build(llm).ask(QUESTION)
+    assert not answer.refused
+    first, second = answer.sentences
+    assert first.supported and first.citations
+    assert not second.supported
+    assert 7 not in second.citations, "passage 7 does not exist"
+
+
+def test_answer_with_no_supported_sentence_is_a_refusal(build):
+    answer = build(ScriptedLLM("The moon is made of green cheese.")).ask(QUESTION)
+    assert answer.refused
+    assert answer.refusal_reason == "no sentence is supported by the passages"
+    assert answer.sentences and not answer.sentences[0].supported
+    assert answer.sources
+
+
+def test_model_saying_it_does_not_know_is_a_refusal(build):
+    answer = build(ScriptedLLM("The documents don't contain an answer to that.")).ask(QUESTION)
+    assert answer.refused
+    assert answer.refusal_reason == "the model found no answer"
+
+
+def test_uncited_supported_sentence_gets_the_checker_citation(build):
+    answer = build(ScriptedLLM("India is thinking of adding refining capacity.")).ask(QUESTION)
+    (sentence,) = answer.sentences
+    assert sentence.supported and len(sentence.citations) == 1
+    source = answer.sources[sentence.citations[0] - 1]
+    assert source.cited and "refining capacity" in source.quote
+
+
+def test_stream_yields_text_then_the_same_answer_as_ask(build):
+    answerer = build()
+    events = list(answerer.stream(QUESTION))
+    *text, final = events
+    assert all(isinstance(t, str) for t in text) and isinstance(final, Answer)
+    assert "".join(text).strip() == final.answer
+    again = answerer.ask(QUESTION)
+    volatile = {"timings", "created_at"}
+    assert final.model_dump(exclude=volatile) == again.model_dump(exclude=volatile)
+
+
+def test_follow_up_is_condensed_through_a_generative_llm(build):
+    llm = ScriptedLLM(
+        "Is India adding refining capacity?", "India is thinking of adding refining capacity [1]."
+    )
+    history = [Turn("What does the author say about India and batteries?", "India needs China's expertise.")]
+    answer = build(llm).ask("and refining?", history)
+    assert answer.condensed_query == "Is India adding refining capacity?"
+    condense_prompt = llm.prompts[0][-1].content
+    assert "India and batteries" in condense_prompt and "and refining?" in condense_prompt
+
+
+def test_follow_up_without_a_generative_llm_carries_the_last_question(build):
+    history = [Turn("What does the author say about refining capacity?", "...")]
+    answer = build().ask("and recycling?", history)
+    assert answer.condensed_query == "What does the author say about refining capacity? and recycling?"
+
+
+def test_context_is_packed_within_the_token_budget(build):
+    from rag.tokens import get_encoding
+
+    llm = ScriptedLLM("India is thinking of adding refining capacity [1].")
+    answer = build(llm, context_tokens=64).ask(QUESTION)
+    assert len(answer.sources) == 1, "the first passage always fits; the next would exceed 64 tokens"
+    prompt = llm.prompts[-1][-1].content
+    assert re.findall(r"^\[(\d+)\] ", prompt, flags=re.M) == ["1"]
+    assert len(get_encoding().encode(answer.sources[0].text)) > 64
+
+
+def test_answer_record_carries_settings_index_version_and_timings(build):
+    answer = build().ask(QUESTION)
+    assert answer.settings["retrieval_mode"] == "hybrid"
+    assert answer.settings["refusal_threshold"] == 0.1
+    assert len(answer.index_version) == 16
+    assert {"retrieve", "generate", "check", "total"} <= answer.timings.keys()
+    assert answer.backend == "extractive"
+
+
+def test_empty_question_is_an_error(build):
+    with pytest.raises(ValueError, match="empty"):
+        build().ask("   ")
+
+
+def test_a_model_citation_to_a_passage_that_does_not_support_is_replaced(build):
+    sources = build().ask(QUESTION).sources
+    good = next(s.n for s in sources if "refining capacity" in s.text)
+    bad = next(s.n for s in sources if "refining" not in s.text)
+    answer = build(ScriptedLLM(f"India is thinking of adding refining capacity [{bad}].")).ask(QUESTION)
+    assert answer.sentences[0].citations == [good]
