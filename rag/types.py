@@ -23,6 +23,7 @@ class Source(BaseModel):
     score: float = Field(description="the score retrieval ranked by (fused for hybrid)")
     dense: float | None = None
     bm25: float | None = None
+    rerank: float | None = None
     cited: bool = False
 
 

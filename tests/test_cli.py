@@ -32,7 +32,7 @@ def test_help_does_not_import_heavy_libraries():
     assert out.stdout.strip() == "[]"
 
 
-@pytest.mark.parametrize("argv", [["ingest", "--help"], ["retrieve", "--help"]])
+@pytest.mark.parametrize("argv", [[cmd, "--help"] for cmd in ("ingest", "retrieve", "ask", "chat")])
 def test_subcommand_help_explains_itself(argv, capsys):
     with pytest.raises(SystemExit) as exited:
         main(argv)
@@ -82,3 +82,29 @@ def test_retrieve_prints_top_chunks(corpus: Path, hash_env: dict):
     assert out.returncode == 0, out.stderr
     assert out.stdout.count("corpus/") == 2
     assert "refining" in out.stdout
+
+
+def test_ask_json_prints_the_answer_record(corpus: Path, hash_env: dict):
+    assert _run("ingest", str(corpus), env=hash_env).returncode == 0
+    env = {**hash_env, "RAG_REFUSAL_THRESHOLD": "0.1"}
+    out = _run(
+        "ask", "What does the author say about refining capacity?", "--llm", "extractive", "--json", env=env
+    )
+    assert out.returncode == 0, out.stderr
+    answer = json.loads(out.stdout)
+    for key in ("answer", "refused", "sources", "sentences", "timings", "settings"):
+        assert key in answer, key
+    assert answer["refused"] is False
+    assert all({"path", "chunk", "quote", "score", "dense", "bm25"} <= s.keys() for s in answer["sources"])
+
+
+def test_ask_streams_then_lists_sources(corpus: Path, hash_env: dict):
+    assert _run("ingest", str(corpus), env=hash_env).returncode == 0
+    env = {**hash_env, "RAG_REFUSAL_THRESHOLD": "0.1", "RAG_LLM": "extractive"}
+    out = _run("ask", "What does the author say about refining capacity?", env=env)
+    assert out.returncode == 0, out.stderr
+    assert "refining capacity" in out.stdout.split("sources:")[0]
+    assert "sources:" in out.stdout and "000_6aae78438c92dd18.txt" in out.stdout
+    refused = _run("ask", "zeppelin airship helium mooring mast", env=env)
+    assert refused.stdout.startswith("The documents don't contain an answer to that.")
+    assert "closest sources:" in refused.stdout

@@ -52,3 +52,36 @@ def test_paraphrase_bm25_misses_dense_and_hybrid_find(retriever):
     assert "engine.txt" not in _docs(retriever, query, "bm25")
     assert _docs(retriever, query, "dense")[0] == "engine.txt"
     assert _docs(retriever, query, "hybrid")[0] == "engine.txt"
+
+
+@pytest.fixture(scope="module")
+def tiny_cross_encoder(tmp_path_factory) -> Path:
+    """A real (randomly initialised, 2-layer) BERT cross-encoder saved locally: no download."""
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    from rag.embeddings import default_model_dir
+
+    folder = tmp_path_factory.mktemp("cross-encoder")
+    tokenizer = AutoTokenizer.from_pretrained(str(default_model_dir()))
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, num_labels=1,
+    )  # fmt: skip
+    BertForSequenceClassification(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def test_reranker_rescores_a_larger_pool_down_to_top_k(retriever, tiny_cross_encoder):
+    from rag.retrieval import RERANK_POOL, build_reranker
+
+    pool, _ = retriever.retrieve("gasket XQ-4471", "hybrid", top_k=2 * RERANK_POOL)
+    reranking = Retriever(
+        retriever.store, retriever.embedder, retriever.bm25_dir, build_reranker(tiny_cross_encoder)
+    )
+    hits, timings = reranking.retrieve("gasket XQ-4471", "hybrid", top_k=2)
+    assert "rerank" in timings
+    assert len(hits) == 2
+    assert all(h.rerank is not None for h in hits)
+    assert [h.rerank for h in hits] == sorted((h.rerank for h in hits), reverse=True)
+    assert {h.chunk.id for h in hits} <= {h.chunk.id for h in pool}
