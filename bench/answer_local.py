@@ -64,7 +64,7 @@ def main() -> None:
     checker = SupportChecker(embedder, settings.support_threshold)
     llm = _Counting(build_llm(settings, checker))
     answerer = Answerer(Retriever(store, embedder, work / "bm25"), llm, checker, settings)
-    answerer.ask(QUESTIONS[0])  # warm: first call pays one-off set-up
+    answerer.ask("Which battery chemistries are mentioned?")  # warm-up, not a measured question
 
     rows = []
     for question in QUESTIONS:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 from llama_index.core import VectorStoreIndex
 from llama_index.core.llms.mock import MockLLM
 from llama_index.core.retrievers import BaseRetriever, QueryFusionRetriever
@@ -96,7 +97,11 @@ class Retriever:
         self._bm25 = None
 
     def warm_up(self) -> None:
-        """Bring the BM25 index in step with the store: load it if current, else rebuild it."""
+        """Bring the BM25 index in step with the store: load it if current, else rebuild it.
+
+        `retrieve` does this once; a long-lived caller calls it again after an ingest (it reads
+        every chunk id, so it is not done per query).
+        """
         version = index_version(self.store)
         if version == self.version and self._bm25 is not None:
             return
@@ -106,12 +111,10 @@ class Retriever:
         self._bm25 = None
         if self.chunk_count == 0:
             return
-        import Stemmer
         from llama_index.retrievers.bm25 import BM25Retriever
 
         if stamp.exists() and json.loads(stamp.read_text()).get("version") == version:
             self._bm25 = BM25Retriever.from_persist_dir(str(self.bm25_dir), show_progress=False)
-            self._bm25.stemmer = Stemmer.Stemmer("english")
             return
         nodes = self.store.get_nodes(None)
         self._bm25 = _bm25(nodes, top_k=min(CANDIDATES, len(nodes)))
@@ -128,7 +131,8 @@ class Retriever:
         self, query: str, mode: Mode = "hybrid", top_k: int = 5
     ) -> tuple[list[Hit], dict[str, float]]:
         """Top chunks for `query`, with per-stage timings in seconds (embed, dense, bm25, fuse)."""
-        self.warm_up()
+        if not self.version:
+            self.warm_up()
         timings: dict[str, float] = {}
         if self.chunk_count == 0:
             return [], timings
@@ -163,6 +167,7 @@ class Retriever:
             recording = dense if mode == "dense" else bm25
             hits = recording.retrieve(bundle)
             timings[mode] = recording.seconds
+        self._fill_dense(hits, bundle.embedding, dense.scores)
         result = [self._hit(h, dense.scores, bm25.scores, mode) for h in hits]
         if self.reranker is not None:
             started = time.perf_counter()
@@ -172,6 +177,19 @@ class Retriever:
             result = [replace(by_id[n.node.node_id], rerank=float(n.score or 0.0)) for n in reranked]
             timings["rerank"] = time.perf_counter() - started
         return result, timings
+
+    def _fill_dense(self, hits: list[NodeWithScore], query: list[float], scores: dict[str, float]) -> None:
+        """Give every hit its dense score, also those only BM25 found: refusal reads it."""
+        missing = [h.node.node_id for h in hits if h.node.node_id not in scores]
+        if not missing:
+            return
+        got = self.store.client.get(ids=missing, include=["embeddings"])
+        q = np.asarray(query, dtype=np.float32)
+        q /= max(float(np.linalg.norm(q)), 1e-12)
+        for node_id, vector in zip(got["ids"], got["embeddings"], strict=True):
+            v = np.asarray(vector, dtype=np.float32)
+            cosine = float(v @ q) / max(float(np.linalg.norm(v)), 1e-12)
+            scores[node_id] = math.exp(cosine - 1.0)  # the same scale LlamaIndex reports (see _cosine)
 
     @staticmethod
     def _hit(hit: NodeWithScore, dense: dict[str, float], bm25: dict[str, float], mode: Mode) -> Hit:

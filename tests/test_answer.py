@@ -171,3 +171,10 @@ def test_a_model_citation_to_a_passage_that_does_not_support_is_replaced(build):
     bad = next(s.n for s in sources if "refining" not in s.text)
     answer = build(ScriptedLLM(f"India is thinking of adding refining capacity [{bad}].")).ask(QUESTION)
     assert answer.sentences[0].citations == [good]
+
+
+@pytest.mark.parametrize("mode", ["dense", "bm25"])
+def test_every_retrieval_mode_can_answer(build, mode):
+    answer = build().ask(QUESTION, mode=mode)
+    assert not answer.refused, answer.refusal_reason
+    assert answer.settings["retrieval_mode"] == mode

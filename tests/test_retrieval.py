@@ -33,7 +33,20 @@ def test_each_mode_returns_top_k_with_its_scores(ingested, tmp_path: Path, mode)
         assert all(h.bm25 is not None and h.bm25 == h.score > 0 for h in hits)
     if mode == "hybrid":
         assert {"dense", "bm25", "fuse"} <= timings.keys()
-        assert all(h.dense is not None or h.bm25 is not None for h in hits)
+    # Every hit carries its cosine, whichever retriever found it: refusal decides on it.
+    assert all(h.dense is not None and -1.0 <= h.dense <= 1.0 for h in hits)
+
+
+def test_dense_scores_are_cosines_in_every_mode(ingested, tmp_path: Path):
+    retriever = _retriever(ingested, tmp_path)
+    by_mode = {
+        mode: {h.chunk.id: h.dense for h in retriever.retrieve("refining capacity", mode, 3)[0]}
+        for mode in MODES
+    }
+    shared = set(by_mode["dense"]) & set(by_mode["bm25"])
+    assert shared, "dense and BM25 agree on at least one chunk for this query"
+    for chunk_id in shared:
+        assert by_mode["bm25"][chunk_id] == pytest.approx(by_mode["dense"][chunk_id], abs=1e-4)
 
 
 def test_bm25_finds_the_refining_chunk(ingested, tmp_path: Path):
