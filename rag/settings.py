@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -66,7 +66,7 @@ class Settings(BaseSettings):
         0.5, ge=0, le=1, description="Support score an answer sentence needs to count as grounded."
     )
     context_tokens: int = Field(
-        900, ge=64, description="Token budget (tiktoken) for the passages put in the prompt."
+        600, ge=64, description="Token budget (tiktoken) for the passages put in the prompt."
     )
     llm: Literal["local", "openai", "extractive"] = Field(
         "local",
@@ -98,3 +98,18 @@ class Settings(BaseSettings):
         gt=0,
         description="Files larger than this are reported as failed instead of ingested.",
     )
+
+    @model_validator(mode="after")
+    def _answer_fits_the_window(self) -> Settings:
+        # Passages + answer + the prompt's own ~200 tokens must fit the local model's window.
+        needed = self.context_tokens + self.llm_max_tokens + 200
+        if self.llm == "local" and needed > self.llm_context_window:
+            raise ValueError(
+                f"RAG_CONTEXT_TOKENS ({self.context_tokens}) + RAG_LLM_MAX_TOKENS ({self.llm_max_tokens}) "
+                f"+ ~200 prompt tokens exceed RAG_LLM_CONTEXT_WINDOW ({self.llm_context_window})"
+            )
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError(
+                f"RAG_CHUNK_OVERLAP ({self.chunk_overlap}) must be below RAG_CHUNK_SIZE ({self.chunk_size})"
+            )
+        return self

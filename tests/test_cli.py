@@ -67,6 +67,9 @@ def test_usage_errors_exit_2(tmp_path: Path, hash_env: dict):
     bad_setting = _run("ingest", str(tmp_path), env={**hash_env, "RAG_CHUNK_SIZE": "many"})
     assert bad_setting.returncode == 2
     assert "chunk_size" in bad_setting.stderr
+    too_big = _run("ask", "q", env={**hash_env, "RAG_CONTEXT_TOKENS": "4000"})
+    assert too_big.returncode == 2
+    assert "RAG_LLM_CONTEXT_WINDOW" in too_big.stderr
 
 
 def test_summary_line_without_json(corpus: Path, hash_env: dict):
@@ -108,3 +111,17 @@ def test_ask_streams_then_lists_sources(corpus: Path, hash_env: dict):
     refused = _run("ask", "zeppelin airship helium mooring mast", env=env)
     assert refused.stdout.startswith("The documents don't contain an answer to that.")
     assert "closest sources:" in refused.stdout
+
+
+def test_chat_answers_follow_ups_until_end_of_input(corpus: Path, hash_env: dict):
+    assert _run("ingest", str(corpus), env=hash_env).returncode == 0
+    env = {**hash_env, "RAG_REFUSAL_THRESHOLD": "0.1", "RAG_LLM": "extractive"}
+    chat = subprocess.run(
+        [sys.executable, "-m", "rag.cli", "chat"],
+        input="What does the author say about refining capacity?\nand recycling?\n",
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert chat.returncode == 0, chat.stderr
+    assert chat.stdout.count("sources:") == 2, chat.stdout
+    # The follow-up alone shares no word with the corpus; carried over, it finds the recycling line.
+    assert "recycling" in chat.stdout.split("\n> ")[2]
