@@ -19,17 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from sample_questions import QUESTIONS as SAMPLE  # bench/ is on sys.path when run as a script
+
 REPO = Path(__file__).resolve().parent.parent
-QUESTIONS = [
-    "What does the author say about refining capacity?",
-    "Why does India need China's expertise for batteries?",
-    "What is holding back the new energy sector?",
-    "What changed in export policies after 2023?",
-    "What do the comments say about money and technology?",
-    "How can India ensure genuine technology transfer?",
-    "What advantages do Chinese companies have?",
-    "Is dependence in the energy transition risky?",
-]
+QUESTIONS = SAMPLE
 
 
 def percentile(values: list[float], p: float) -> float:

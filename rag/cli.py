@@ -18,10 +18,9 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    settings = Settings()
-    if getattr(args, "collection", None):
-        settings = settings.model_copy(update={"collection": args.collection})
-    return settings
+    """Settings from the environment, with the command line's overrides (validated like the rest)."""
+    overrides = {name: value for name in ("collection", "llm") if (value := getattr(args, name, None))}
+    return Settings(**overrides)
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -99,6 +98,9 @@ def _retriever(settings: Settings, embedder):
 
 
 def _answerer(settings: Settings):
+    from rag.offline import enforce_offline
+
+    enforce_offline()
     from rag.answer import Answerer
     from rag.embeddings import build_embedder
     from rag.llm import build_llm
@@ -130,13 +132,7 @@ def _print_answer(answer, streamed: str) -> None:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from rag.offline import enforce_offline
-
-    enforce_offline()
-    settings = _settings(args)
-    if args.llm:
-        settings = settings.model_copy(update={"llm": args.llm})
-    answerer = _answerer(settings)
+    answerer = _answerer(_settings(args))
     if args.json:
         answer = answerer.ask(args.question, mode=args.mode, top_k=args.top_k)
         print(answer.model_dump_json(indent=2))
@@ -159,15 +155,9 @@ def _stream(events) -> tuple:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    from rag.offline import enforce_offline
-
-    enforce_offline()
     from rag.answer import Turn
 
-    settings = _settings(args)
-    if args.llm:
-        settings = settings.model_copy(update={"llm": args.llm})
-    answerer = _answerer(settings)
+    answerer = _answerer(_settings(args))
     history: list[Turn] = []
     print("Ask about your documents; follow-up questions work. Ctrl-D to leave.")
     while True:
