@@ -17,10 +17,10 @@ from rag.settings import Settings
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
 
 
-def _settings(args: argparse.Namespace) -> Settings:
+def _settings(args: argparse.Namespace, **extra: object) -> Settings:
     """Settings from the environment, with the command line's overrides (validated like the rest)."""
     overrides = {name: value for name in ("collection", "llm") if (value := getattr(args, name, None))}
-    return Settings(**overrides)
+    return Settings(**(overrides | extra))
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -173,6 +173,82 @@ def cmd_chat(args: argparse.Namespace) -> int:
         history.append(Turn(question, answer.answer))
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    import hashlib
+    import re
+    from datetime import UTC, datetime
+
+    from rag.offline import enforce_offline
+
+    enforce_offline()
+    from eval import harness, report
+    from eval.cases import read_cases, sample
+    from index.chunking import Chunker
+    from index.sync import Ingestor
+    from rag.embeddings import build_embedder
+
+    cases_path = Path(args.cases)
+    corpus = Path(args.corpus) if args.corpus else cases_path.parent / "docs"
+    if not cases_path.is_file() or not corpus.is_dir():
+        print(f"rag eval: need a case file and a corpus folder (got {cases_path}, {corpus})", file=sys.stderr)
+        return EXIT_USAGE
+    # Each corpus gets its own collection, so evaluating never touches the product's documents.
+    tag = hashlib.sha256(str(corpus.resolve()).encode()).hexdigest()[:8]
+    collection = f"eval_{re.sub(r'[^A-Za-z0-9_-]', '_', corpus.resolve().name)[:40]}_{tag}"
+    settings = _settings(args, collection=collection)
+    embedder = build_embedder(settings)
+    retriever = _retriever(settings, embedder)
+    chunker = Chunker(settings.chunk_size, settings.chunk_overlap, fits=embedder.fits)
+    Ingestor(
+        retriever.store, embedder, chunker, int(settings.max_file_mb * 1e6), settings.data_dir / "ingest.lock"
+    ).ingest([corpus])
+    retriever.warm_up()
+
+    cases = read_cases(cases_path)
+    if args.retrieval_only:
+        cases = [c for c in cases if c.has_retrieval_gold]
+    cases = sample(cases, args.limit, args.seed)
+    modes = ["hybrid", "dense", "bm25"] if args.mode == "all" else [args.mode or settings.retrieval_mode]
+    answerer = None if args.retrieval_only else _answerer(settings)
+    results = harness.run(cases, retriever, modes, answerer)
+    results["meta"] = {
+        "cases": str(cases_path),
+        "corpus": str(corpus),
+        "n_cases": len(cases),
+        "limit": args.limit,
+        "seed": args.seed,
+        "retrieval_only": args.retrieval_only,
+        "index_version": retriever.version,
+        "settings": settings.model_dump(mode="json"),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    out = (
+        Path(args.out)
+        if args.out
+        else settings.data_dir / "eval" / datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    )
+    report.write(results, out)
+    print(report.summary_table(results))
+    print(f"\nwrote {out / 'results.json'} and {out / 'report.md'}")
+    status = EXIT_OK
+    if args.compare:
+        lines, regressions = harness.compare(results, json.loads(Path(args.compare).read_text()))
+        print(f"\ncompared with {args.compare}:")
+        print("\n".join(lines))
+        if regressions:
+            print(
+                f"{len(regressions)} metric(s) dropped beyond the baseline's 95 % interval", file=sys.stderr
+            )
+            status = EXIT_FAILED
+    for rule in args.fail_under or []:
+        metric, _, floor = rule.partition("=")
+        value = results["modes"][modes[0]].get(metric, {}).get("mean")
+        if value is None or value < float(floor):
+            print(f"{metric} = {value} is under {floor}", file=sys.stderr)
+            status = EXIT_FAILED
+    return status
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rag",
@@ -238,6 +314,34 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--json", action="store_true", help="print the whole Answer record as JSON")
     ask.set_defaults(func=cmd_ask)
     chat.set_defaults(func=cmd_chat)
+
+    evaluate = commands.add_parser(
+        "eval",
+        help="score retrieval and answers on a case file; compare with a baseline",
+        description="Ingest the cases' corpus into its own collection, run every case, write "
+        "results.json and report.md, print a summary table. Exit status 1 when --compare finds a "
+        "regression or a --fail-under floor is not met.",
+    )
+    evaluate.add_argument(
+        "cases", help="case file: ours (.jsonl), SQuAD-derived (.jsonl) or rag_dataset.json"
+    )
+    evaluate.add_argument("--corpus", help="documents to ingest (default: docs/ beside the case file)")
+    evaluate.add_argument("--limit", type=int, help="sample this many cases (seeded)")
+    evaluate.add_argument("--seed", type=int, default=7, help="sampling seed (default 7)")
+    evaluate.add_argument("--mode", choices=["hybrid", "dense", "bm25", "all"], help="retrieval mode(s)")
+    evaluate.add_argument("--llm", choices=["local", "openai", "extractive"], help="answer backend")
+    evaluate.add_argument("--retrieval-only", action="store_true", help="score retrieval, skip answering")
+    evaluate.add_argument("--out", help="output folder (default: RAG_DATA_DIR/eval/<timestamp>)")
+    evaluate.add_argument(
+        "--compare", metavar="BASELINE.json", help="fail on a drop beyond the baseline's CI"
+    )
+    evaluate.add_argument(
+        "--fail-under",
+        action="append",
+        metavar="METRIC=VALUE",
+        help="fail when the first mode's metric is lower",
+    )
+    evaluate.set_defaults(func=cmd_eval)
     return parser
 
 

@@ -1,0 +1,162 @@
+"""Run cases through retrieval (every requested mode) and, unless retrieval-only, the answer path.
+
+Per case: the ranking metrics of each mode, and for answers EM/F1, answer containment,
+must-mention recall, support and citation precision from the Answer's own checks, refusal, and
+the Answer record itself (replayable). Aggregates are means with 95 % bootstrap intervals.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from tqdm import tqdm
+
+from eval.cases import Case
+from eval.metrics import (
+    bootstrap_ci,
+    contains_answer,
+    exact_match,
+    hit_at_k,
+    mention_recall,
+    ndcg_at_k,
+    reciprocal_rank,
+    token_f1,
+)
+from rag.answer import Answerer, Turn
+from rag.retrieval import Mode, Retriever
+from rag.types import Answer
+
+RANK_DEPTH = 10
+RETRIEVAL_METRICS = ("hit@1", "hit@3", "hit@5", "hit@10", "mrr", "ndcg@10")
+ANSWER_METRICS = (
+    "em", "f1", "contains_answer", "must_mention", "no_forbidden", "support_rate", "citation_precision",
+)  # fmt: skip
+# Metrics where lower is better; everything else is higher-is-better.
+LOWER_IS_BETTER = frozenset({"false_refusal_rate"})
+
+
+@dataclass(frozen=True)
+class EvalRun:
+    retriever: Retriever
+    answerer: Answerer | None  # None: retrieval only
+
+
+def _query(case: Case) -> str:
+    # Retrieval-only runs have no model to condense with: carry the last question, as the
+    # answer path does without a generative model.
+    return f"{case.history[-1].question} {case.question}" if case.history else case.question
+
+
+def retrieval_scores(case: Case, retriever: Retriever, mode: Mode) -> dict[str, float]:
+    hits, _ = retriever.retrieve(_query(case), mode, top_k=RANK_DEPTH)
+    relevant = [case.is_relevant(h.chunk.doc_id, h.chunk.text) for h in hits]
+    return {
+        "hit@1": hit_at_k(relevant, 1),
+        "hit@3": hit_at_k(relevant, 3),
+        "hit@5": hit_at_k(relevant, 5),
+        "hit@10": hit_at_k(relevant, 10),
+        "mrr": reciprocal_rank(relevant),
+        "ndcg@10": ndcg_at_k(relevant, 10),
+    }
+
+
+def answer_scores(case: Case, answer: Answer) -> dict[str, float]:
+    scores: dict[str, float] = {"refused": float(answer.refused)}
+    if case.answerable and case.answers:
+        text = "" if answer.refused else answer.answer
+        scores |= {
+            "em": exact_match(text, case.answers),
+            "f1": token_f1(text, case.answers),
+            "contains_answer": contains_answer(text, case.answers),
+        }
+    if case.must_mention:
+        scores["must_mention"] = mention_recall("" if answer.refused else answer.answer, case.must_mention)
+    if case.must_not_mention:
+        scores["no_forbidden"] = float(mention_recall(answer.answer, case.must_not_mention) == 0.0)
+    if answer.sentences and not answer.refused:
+        scores["support_rate"] = sum(s.supported for s in answer.sentences) / len(answer.sentences)
+        cited = [s for s in answer.sentences if s.citations]
+        if cited:
+            scores["citation_precision"] = sum(s.supported for s in cited) / len(cited)
+    return scores
+
+
+def run(
+    cases: Sequence[Case],
+    retriever: Retriever,
+    modes: Sequence[Mode],
+    answerer: Answerer | None = None,
+    progress: Callable = tqdm,
+) -> dict:
+    """Score `cases`; returns {"modes": {mode: aggregates}, "cases": [per-case records]}."""
+    records = []
+    for case in progress(cases, desc="cases", unit="case", disable=None):
+        record: dict = {"id": case.id, "question": case.question, "tags": case.tags, "retrieval": {}}
+        if case.has_retrieval_gold:
+            record["retrieval"] = {mode: retrieval_scores(case, retriever, mode) for mode in modes}
+        if answerer is not None:
+            history = [Turn(t.question, t.answer) for t in case.history]
+            answer = answerer.ask(case.question, history, mode=modes[0])
+            record["answer"] = answer_scores(case, answer)
+            record["answerable"] = case.answerable
+            record["record"] = answer.model_dump()
+        records.append(record)
+    return {"modes": aggregate(records, modes, answered=answerer is not None), "cases": records}
+
+
+def _summary(values: list[float]) -> dict:
+    mean, low, high = bootstrap_ci(values)
+    return {"mean": round(mean, 4), "ci_low": round(low, 4), "ci_high": round(high, 4), "n": len(values)}
+
+
+def aggregate(records: list[dict], modes: Sequence[Mode], answered: bool) -> dict:
+    out: dict[str, dict] = {}
+    for mode in modes:
+        scored = [r["retrieval"][mode] for r in records if mode in r["retrieval"]]
+        out[mode] = {m: _summary([s[m] for s in scored]) for m in RETRIEVAL_METRICS} if scored else {}
+    if answered:
+        # The answer path ran with the first mode only.
+        primary = out[modes[0]]
+        answers = [r for r in records if "answer" in r]
+        for metric in ANSWER_METRICS:
+            values = [r["answer"][metric] for r in answers if metric in r["answer"]]
+            if values:
+                primary[metric] = _summary(values)
+        unanswerable = [r["answer"]["refused"] for r in answers if not r["answerable"]]
+        answerable = [r["answer"]["refused"] for r in answers if r["answerable"]]
+        if unanswerable:
+            primary["refusal_rate"] = _summary(unanswerable)
+        if answerable:
+            primary["false_refusal_rate"] = _summary(answerable)
+        totals = [r["record"]["timings"].get("total", 0.0) * 1000 for r in answers]
+        if totals:
+            primary["latency_ms"] = {
+                "p50": round(statistics.median(totals), 1),
+                "p95": round(sorted(totals)[int(0.95 * (len(totals) - 1))], 1),
+            }
+    return out
+
+
+def compare(current: dict, baseline: dict) -> tuple[list[str], list[str]]:
+    """Lines of per-metric deltas, and the regressions among them.
+
+    A metric regresses when its new mean falls outside the baseline's 95 % interval on the bad
+    side: the drop is larger than sampling noise explains.
+    """
+    lines, regressions = [], []
+    for mode, metrics in baseline.get("modes", {}).items():
+        for metric, base in metrics.items():
+            now = current.get("modes", {}).get(mode, {}).get(metric)
+            if not isinstance(base, dict) or "mean" not in base or not now:
+                continue
+            delta = now["mean"] - base["mean"]
+            worse = (
+                now["mean"] > base["ci_high"] if metric in LOWER_IS_BETTER else now["mean"] < base["ci_low"]
+            )
+            line = f"{mode:7} {metric:20} {base['mean']:.3f} -> {now['mean']:.3f} ({delta:+.3f})"
+            lines.append(line + ("  REGRESSION" if worse else ""))
+            if worse:
+                regressions.append(line)
+    return lines, regressions
