@@ -14,7 +14,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
 	-DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 
-.PHONY: install run test lint clean
+.PHONY: install run test lint eval clean
 
 install: $(STAMP)
 
@@ -32,6 +32,12 @@ run: install
 # pytest exits 5 when it collected no test; make treats any non-zero exit as failure.
 test: install
 	$(BIN)/pytest
+
+# The sample gold set against its committed baseline: exits 1 on a regression. The extractive
+# backend keeps the gate deterministic; retrieval and grounding are what it guards.
+eval: install
+	$(BIN)/rag eval eval/cases/sample.jsonl --llm extractive --mode all \
+		--compare eval/baselines/sample.json --out data/eval/sample
 
 lint: install
 	$(BIN)/ruff check .

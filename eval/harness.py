@@ -25,7 +25,7 @@ from eval.metrics import (
     token_f1,
 )
 from rag.answer import Answerer, Turn
-from rag.retrieval import Mode, Retriever
+from rag.retrieval import Hit, Mode, Retriever
 from rag.types import Answer
 
 RANK_DEPTH = 10
@@ -49,8 +49,7 @@ def _query(case: Case) -> str:
     return f"{case.history[-1].question} {case.question}" if case.history else case.question
 
 
-def retrieval_scores(case: Case, retriever: Retriever, mode: Mode) -> dict[str, float]:
-    hits, _ = retriever.retrieve(_query(case), mode, top_k=RANK_DEPTH)
+def _ranking(case: Case, hits: list[Hit]) -> dict[str, float]:
     relevant = [case.is_relevant(h.chunk.doc_id, h.chunk.text) for h in hits]
     return {
         "hit@1": hit_at_k(relevant, 1),
@@ -90,20 +89,67 @@ def run(
     answerer: Answerer | None = None,
     progress: Callable = tqdm,
 ) -> dict:
-    """Score `cases`; returns {"modes": {mode: aggregates}, "cases": [per-case records]}."""
+    """Score `cases`; returns {"modes": {mode: aggregates}, "calibration": ..., "cases": [...],
+    "never_retrieved": [doc ids no case retrieved in the first mode's top 10]}."""
     records = []
+    retrieved_docs: set[str] = set()
     for case in progress(cases, desc="cases", unit="case", disable=None):
         record: dict = {"id": case.id, "question": case.question, "tags": case.tags, "retrieval": {}}
-        if case.has_retrieval_gold:
-            record["retrieval"] = {mode: retrieval_scores(case, retriever, mode) for mode in modes}
+        record["answerable"] = case.answerable
+        for i, mode in enumerate(modes):
+            if i > 0 and not case.has_retrieval_gold:
+                continue
+            hits, _ = retriever.retrieve(_query(case), mode, top_k=RANK_DEPTH)
+            if i == 0:
+                # What retrieval-based refusal sees: the best cosine, whatever the gold.
+                record["best_dense"] = max((h.dense for h in hits if h.dense is not None), default=-1.0)
+                retrieved_docs |= {h.chunk.doc_id for h in hits}
+            if case.has_retrieval_gold:
+                record["retrieval"][mode] = _ranking(case, hits)
         if answerer is not None:
             history = [Turn(t.question, t.answer) for t in case.history]
             answer = answerer.ask(case.question, history, mode=modes[0])
             record["answer"] = answer_scores(case, answer)
-            record["answerable"] = case.answerable
             record["record"] = answer.model_dump()
         records.append(record)
-    return {"modes": aggregate(records, modes, answered=answerer is not None), "cases": records}
+    return {
+        "modes": aggregate(records, modes, answered=answerer is not None),
+        "calibration": calibrate(records),
+        "never_retrieved": sorted(_all_docs(retriever) - retrieved_docs),
+        "cases": records,
+    }
+
+
+def _all_docs(retriever: Retriever) -> set[str]:
+    heads = retriever.store.client.get(where={"chunk_index": 0}, include=["metadatas"])
+    return {m["doc_id"] for m in heads["metadatas"]}
+
+
+def calibrate(records: list[dict], lowest: float = -0.2, highest: float = 0.8, step: float = 0.01) -> dict:
+    """Retrieval-based refusal over a grid of thresholds, and the one that balances the two rates.
+
+    At threshold t a case is refused when its best cosine is below t. The recommendation
+    maximises refusal rate on unanswerable cases minus false-refusal rate on answerable ones
+    (Youden's J), the lowest such t on ties.
+    """
+    unanswerable = [r["best_dense"] for r in records if not r["answerable"]]
+    answerable = [r["best_dense"] for r in records if r["answerable"]]
+    if not unanswerable or not answerable:
+        return {"curve": [], "recommended": None, "note": "needs answerable and unanswerable cases"}
+    curve = []
+    for i in range(round((highest - lowest) / step) + 1):
+        t = round(lowest + i * step, 4)
+        refusal = sum(x < t for x in unanswerable) / len(unanswerable)
+        false_refusal = sum(x < t for x in answerable) / len(answerable)
+        curve.append(
+            {"threshold": t, "refusal_rate": round(refusal, 4), "false_refusal_rate": round(false_refusal, 4)}
+        )
+    best = max(curve, key=lambda p: (p["refusal_rate"] - p["false_refusal_rate"], -p["threshold"]))
+    return {
+        "curve": curve,
+        "recommended": best["threshold"],
+        **{k: best[k] for k in ("refusal_rate", "false_refusal_rate")},
+    }
 
 
 def _summary(values: list[float]) -> dict:
@@ -130,11 +176,17 @@ def aggregate(records: list[dict], modes: Sequence[Mode], answered: bool) -> dic
             primary["refusal_rate"] = _summary(unanswerable)
         if answerable:
             primary["false_refusal_rate"] = _summary(answerable)
-        totals = [r["record"]["timings"].get("total", 0.0) * 1000 for r in answers]
-        if totals:
+        stages: dict[str, list[float]] = {}
+        for r in answers:
+            for stage, seconds in r["record"]["timings"].items():
+                stages.setdefault(stage, []).append(seconds * 1000)
+        if stages:
             primary["latency_ms"] = {
-                "p50": round(statistics.median(totals), 1),
-                "p95": round(sorted(totals)[int(0.95 * (len(totals) - 1))], 1),
+                stage: {
+                    "p50": round(statistics.median(v), 1),
+                    "p95": round(sorted(v)[int(0.95 * (len(v) - 1))], 1),
+                }
+                for stage, v in stages.items()
             }
     return out
 

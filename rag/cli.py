@@ -205,8 +205,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     retriever.warm_up()
 
     cases = read_cases(cases_path)
-    if args.retrieval_only:
-        cases = [c for c in cases if c.has_retrieval_gold]
+    if args.retrieval_only and not args.calibrate:
+        cases = [c for c in cases if c.has_retrieval_gold]  # the rest would score nothing
     cases = sample(cases, args.limit, args.seed)
     modes = ["hybrid", "dense", "bm25"] if args.mode == "all" else [args.mode or settings.retrieval_mode]
     answerer = None if args.retrieval_only else _answerer(settings)
@@ -229,8 +229,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     )
     report.write(results, out)
     print(report.summary_table(results))
-    print(f"\nwrote {out / 'results.json'} and {out / 'report.md'}")
+    print(f"\nwrote {out / 'results.json'}, report.md and report.html")
     status = EXIT_OK
+    recommended = results["calibration"].get("recommended")
+    if args.calibrate:
+        if recommended is None:
+            print("rag eval: --calibrate needs answerable and unanswerable cases", file=sys.stderr)
+            return EXIT_USAGE
+        _set_env_value(Path(".env"), "RAG_REFUSAL_THRESHOLD", str(recommended))
+        print(f"calibrated: RAG_REFUSAL_THRESHOLD={recommended} written to .env")
     if args.compare:
         lines, regressions = harness.compare(results, json.loads(Path(args.compare).read_text()))
         print(f"\ncompared with {args.compare}:")
@@ -247,6 +254,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
             print(f"{metric} = {value} is under {floor}", file=sys.stderr)
             status = EXIT_FAILED
     return status
+
+
+def _set_env_value(path: Path, key: str, value: str) -> None:
+    """Set KEY=value in a .env file, keeping its other lines."""
+    lines = path.read_text().splitlines() if path.exists() else []
+    lines = [line for line in lines if not line.startswith(f"{key}=")] + [f"{key}={value}"]
+    path.write_text("\n".join(lines) + "\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -331,6 +345,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--mode", choices=["hybrid", "dense", "bm25", "all"], help="retrieval mode(s)")
     evaluate.add_argument("--llm", choices=["local", "openai", "extractive"], help="answer backend")
     evaluate.add_argument("--retrieval-only", action="store_true", help="score retrieval, skip answering")
+    evaluate.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="write the refusal threshold that best separates answerable from unanswerable cases to .env",
+    )
     evaluate.add_argument("--out", help="output folder (default: RAG_DATA_DIR/eval/<timestamp>)")
     evaluate.add_argument(
         "--compare", metavar="BASELINE.json", help="fail on a drop beyond the baseline's CI"

@@ -122,7 +122,7 @@ class Retriever:
         tmp = self.bm25_dir.with_name(self.bm25_dir.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        self._bm25.persist(str(tmp))
+        self._bm25.persist(str(tmp), show_progress=False)
         (tmp / "version.json").write_text(json.dumps({"version": version, "chunks": len(nodes)}))
         shutil.rmtree(self.bm25_dir, ignore_errors=True)
         tmp.rename(self.bm25_dir)

@@ -86,6 +86,8 @@ def test_rag_eval_writes_reports_and_the_gate_sets_the_exit_status(tmp_path: Pat
     results = json.loads((tmp_path / "run1" / "results.json").read_text())
     assert set(results["modes"]) == set(MODES)
     assert "| hit@5 |" in (tmp_path / "run1" / "report.md").read_text()
+    assert "<table>" in (tmp_path / "run1" / "report.html").read_text()
+    assert (tmp_path / "run1" / "retrieval.png").stat().st_size > 1000
 
     same = rag_eval("--out", str(tmp_path / "run2"), "--compare", str(tmp_path / "run1" / "results.json"))
     assert same.returncode == 0, same.stdout + same.stderr
@@ -96,3 +98,38 @@ def test_rag_eval_writes_reports_and_the_gate_sets_the_exit_status(tmp_path: Pat
     gated = rag_eval("--out", str(tmp_path / "run3"), "--compare", str(tmp_path / "inflated.json"))
     assert gated.returncode == 1
     assert "REGRESSION" in gated.stdout
+
+
+def test_calibration_picks_the_threshold_that_separates_best():
+    from eval.harness import calibrate
+
+    records = [
+        {"answerable": False, "best_dense": 0.0},
+        {"answerable": False, "best_dense": 0.1},
+        {"answerable": True, "best_dense": 0.3},
+        {"answerable": True, "best_dense": 0.5},
+    ]
+    result = calibrate(records)
+    # Every t in (0.1, 0.3] refuses both unanswerable cases and no answerable one; the lowest wins.
+    assert result["recommended"] == 0.11
+    assert (result["refusal_rate"], result["false_refusal_rate"]) == (1.0, 0.0)
+    assert calibrate([r for r in records if r["answerable"]])["recommended"] is None
+
+
+def test_rag_eval_calibrate_writes_the_threshold_to_dot_env(tmp_path: Path):
+    env = {**os.environ, "RAG_EMBEDDER": "hash", "RAG_DATA_DIR": str(tmp_path / "data")}
+    (tmp_path / ".env").write_text("RAG_TOP_K=4\nRAG_REFUSAL_THRESHOLD=0.9\n")
+    command = ["eval", str(GOLD), "--retrieval-only", "--calibrate", "--out", "run"]
+    out = subprocess.run(
+        [sys.executable, "-m", "rag.cli", *command],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    recommended = json.loads((tmp_path / "run" / "results.json").read_text())["calibration"]["recommended"]
+    lines = (tmp_path / ".env").read_text().splitlines()
+    assert lines == ["RAG_TOP_K=4", f"RAG_REFUSAL_THRESHOLD={recommended}"]
+    assert (tmp_path / "run" / "refusal_curve.png").stat().st_size > 1000
