@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from tqdm import tqdm
 
 from eval.cases import Case
+from eval.judge import Judge
 from eval.metrics import (
     bootstrap_ci,
     contains_answer,
@@ -32,6 +33,7 @@ RANK_DEPTH = 10
 RETRIEVAL_METRICS = ("hit@1", "hit@3", "hit@5", "hit@10", "mrr", "ndcg@10")
 ANSWER_METRICS = (
     "em", "f1", "contains_answer", "must_mention", "no_forbidden", "support_rate", "citation_precision",
+    "judge_correctness", "judge_faithful",
 )  # fmt: skip
 # Metrics where lower is better; everything else is higher-is-better.
 LOWER_IS_BETTER = frozenset({"false_refusal_rate"})
@@ -88,6 +90,7 @@ def run(
     modes: Sequence[Mode],
     answerer: Answerer | None = None,
     progress: Callable = tqdm,
+    judge: Judge | None = None,
 ) -> dict:
     """Score `cases`; returns {"modes": {mode: aggregates}, "calibration": ..., "cases": [...],
     "never_retrieved": [doc ids no case retrieved in the first mode's top 10]}."""
@@ -109,7 +112,7 @@ def run(
         if answerer is not None:
             history = [Turn(t.question, t.answer) for t in case.history]
             answer = answerer.ask(case.question, history, mode=modes[0])
-            record["answer"] = answer_scores(case, answer)
+            record["answer"] = answer_scores(case, answer) | (judge.score(case, answer) if judge else {})
             record["record"] = answer.model_dump()
         records.append(record)
     return {

@@ -210,7 +210,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     cases = sample(cases, args.limit, args.seed)
     modes = ["hybrid", "dense", "bm25"] if args.mode == "all" else [args.mode or settings.retrieval_mode]
     answerer = None if args.retrieval_only else _answerer(settings)
-    results = harness.run(cases, retriever, modes, answerer)
+    judge = None
+    if args.judge:
+        from eval.judge import Judge
+
+        judge = Judge(settings)
+    results = harness.run(cases, retriever, modes, answerer, judge=judge)
     results["meta"] = {
         "cases": str(cases_path),
         "corpus": str(corpus),
@@ -218,6 +223,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         "limit": args.limit,
         "seed": args.seed,
         "retrieval_only": args.retrieval_only,
+        "judge": f"LLM-as-judge: {judge.model} at {settings.judge_base_url}" if judge else "off",
         "index_version": retriever.version,
         "settings": settings.model_dump(mode="json"),
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -345,6 +351,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--mode", choices=["hybrid", "dense", "bm25", "all"], help="retrieval mode(s)")
     evaluate.add_argument("--llm", choices=["local", "openai", "extractive"], help="answer backend")
     evaluate.add_argument("--retrieval-only", action="store_true", help="score retrieval, skip answering")
+    evaluate.add_argument(
+        "--judge",
+        action="store_true",
+        help="also score answers with an LLM judge (RAG_JUDGE_BASE_URL, RAG_JUDGE_MODEL); off by default",
+    )
     evaluate.add_argument(
         "--calibrate",
         action="store_true",

@@ -93,6 +93,11 @@ class Settings(BaseSettings):
     llm_context_window: int = Field(2048, ge=256, description="`local`: context window (tokens).")
     llm_threads: int = Field(2, ge=1, description="`local`: CPU threads.")
     llm_seed: int = Field(0, description="`local`: sampling seed, so an answer can be replayed.")
+    judge_base_url: str | None = Field(
+        None, description="`rag eval --judge`: OpenAI-compatible URL of the judge model (off when unset)."
+    )
+    judge_model: str | None = Field(None, description="`rag eval --judge`: the judge model's name.")
+    judge_api_key: str | None = Field(None, description="`rag eval --judge`: API key, if needed.")
     max_file_mb: float = Field(
         25.0,
         gt=0,
