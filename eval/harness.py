@@ -11,6 +11,7 @@ import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from tqdm import tqdm
 
 from eval.cases import Case
@@ -26,6 +27,7 @@ from eval.metrics import (
     token_f1,
 )
 from rag.answer import Answerer, Turn
+from rag.embeddings import Embedder
 from rag.retrieval import Hit, Mode, Retriever
 from rag.types import Answer
 
@@ -33,7 +35,7 @@ RANK_DEPTH = 10
 RETRIEVAL_METRICS = ("hit@1", "hit@3", "hit@5", "hit@10", "mrr", "ndcg@10")
 ANSWER_METRICS = (
     "em", "f1", "contains_answer", "must_mention", "no_forbidden", "support_rate", "citation_precision",
-    "judge_correctness", "judge_faithful",
+    "semantic_similarity", "judge_correctness", "judge_faithful",
 )  # fmt: skip
 # Metrics where lower is better; everything else is higher-is-better.
 LOWER_IS_BETTER = frozenset({"false_refusal_rate"})
@@ -61,6 +63,13 @@ def _ranking(case: Case, hits: list[Hit]) -> dict[str, float]:
         "mrr": reciprocal_rank(relevant),
         "ndcg@10": ndcg_at_k(relevant, 10),
     }
+
+
+def semantic_similarity(embedder: Embedder, answer: str, references: Sequence[str]) -> float:
+    """Best cosine between the answer and an accepted answer, with the retrieval embedder."""
+    vectors = np.asarray(embedder.model.get_text_embedding_batch([answer, *references]), dtype=np.float32)
+    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    return round(float(np.max(vectors[1:] @ vectors[0])), 4)
 
 
 def answer_scores(case: Case, answer: Answer) -> dict[str, float]:
@@ -113,6 +122,10 @@ def run(
             history = [Turn(t.question, t.answer) for t in case.history]
             answer = answerer.ask(case.question, history, mode=modes[0])
             record["answer"] = answer_scores(case, answer) | (judge.score(case, answer) if judge else {})
+            if case.answerable and case.answers and not answer.refused:
+                record["answer"]["semantic_similarity"] = semantic_similarity(
+                    retriever.embedder, answer.answer, case.answers
+                )
             record["record"] = answer.model_dump()
         records.append(record)
     return {
@@ -155,16 +168,41 @@ def calibrate(records: list[dict], lowest: float = -0.2, highest: float = 0.8, s
     }
 
 
-def _summary(values: list[float]) -> dict:
+@dataclass(frozen=True)
+class Stat:
+    mean: float
+    low: float  # 95 % bootstrap interval
+    high: float
+    n: int
+
+
+def _put(block: dict, metric: str, values: list[float]) -> None:
+    """Store a metric in a mode's block: the mean under its name (a plain number), its interval
+    under `ci95` and its case count under `n`."""
     mean, low, high = bootstrap_ci(values)
-    return {"mean": round(mean, 4), "ci_low": round(low, 4), "ci_high": round(high, 4), "n": len(values)}
+    block[metric] = round(mean, 4)
+    block.setdefault("ci95", {})[metric] = [round(low, 4), round(high, 4)]
+    block.setdefault("n", {})[metric] = len(values)
+
+
+def stat(block: dict, metric: str) -> Stat | None:
+    """Read a metric back from a mode's block, or None when it was not measured."""
+    if not isinstance(block.get(metric), int | float) or metric not in block.get("ci95", {}):
+        return None
+    low, high = block["ci95"][metric]
+    return Stat(block[metric], low, high, block["n"][metric])
+
+
+def metric_names(block: dict) -> list[str]:
+    return list(block.get("ci95", {}))
 
 
 def aggregate(records: list[dict], modes: Sequence[Mode], answered: bool) -> dict:
-    out: dict[str, dict] = {}
+    out: dict[str, dict] = {mode: {} for mode in modes}
     for mode in modes:
         scored = [r["retrieval"][mode] for r in records if mode in r["retrieval"]]
-        out[mode] = {m: _summary([s[m] for s in scored]) for m in RETRIEVAL_METRICS} if scored else {}
+        for metric in RETRIEVAL_METRICS if scored else ():
+            _put(out[mode], metric, [s[metric] for s in scored])
     if answered:
         # The answer path ran with the first mode only.
         primary = out[modes[0]]
@@ -172,13 +210,13 @@ def aggregate(records: list[dict], modes: Sequence[Mode], answered: bool) -> dic
         for metric in ANSWER_METRICS:
             values = [r["answer"][metric] for r in answers if metric in r["answer"]]
             if values:
-                primary[metric] = _summary(values)
+                _put(primary, metric, values)
         unanswerable = [r["answer"]["refused"] for r in answers if not r["answerable"]]
         answerable = [r["answer"]["refused"] for r in answers if r["answerable"]]
         if unanswerable:
-            primary["refusal_rate"] = _summary(unanswerable)
+            _put(primary, "refusal_rate", unanswerable)
         if answerable:
-            primary["false_refusal_rate"] = _summary(answerable)
+            _put(primary, "false_refusal_rate", answerable)
         stages: dict[str, list[float]] = {}
         for r in answers:
             for stage, seconds in r["record"]["timings"].items():
@@ -201,16 +239,13 @@ def compare(current: dict, baseline: dict) -> tuple[list[str], list[str]]:
     side: the drop is larger than sampling noise explains.
     """
     lines, regressions = [], []
-    for mode, metrics in baseline.get("modes", {}).items():
-        for metric, base in metrics.items():
-            now = current.get("modes", {}).get(mode, {}).get(metric)
-            if not isinstance(base, dict) or "mean" not in base or not now:
+    for mode, block in baseline.get("modes", {}).items():
+        for metric in metric_names(block):
+            base, now = stat(block, metric), stat(current.get("modes", {}).get(mode, {}), metric)
+            if base is None or now is None:
                 continue
-            delta = now["mean"] - base["mean"]
-            worse = (
-                now["mean"] > base["ci_high"] if metric in LOWER_IS_BETTER else now["mean"] < base["ci_low"]
-            )
-            line = f"{mode:7} {metric:20} {base['mean']:.3f} -> {now['mean']:.3f} ({delta:+.3f})"
+            worse = now.mean > base.high if metric in LOWER_IS_BETTER else now.mean < base.low
+            line = f"{mode:7} {metric:20} {base.mean:.3f} -> {now.mean:.3f} ({now.mean - base.mean:+.3f})"
             lines.append(line + ("  REGRESSION" if worse else ""))
             if worse:
                 regressions.append(line)

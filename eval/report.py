@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from eval.harness import RETRIEVAL_METRICS
+from eval.harness import RETRIEVAL_METRICS, metric_names, stat
 
 
 def summary_table(results: dict) -> str:
@@ -14,13 +14,13 @@ def summary_table(results: dict) -> str:
     modes = list(results["modes"])
     metrics: list[str] = []
     for mode in modes:
-        metrics += [m for m, v in results["modes"][mode].items() if "mean" in v and m not in metrics]
+        metrics += [m for m in metric_names(results["modes"][mode]) if m not in metrics]
     lines = ["| metric | " + " | ".join(modes) + " |", "|---|" + "---|" * len(modes)]
     for metric in metrics:
         cells = []
         for mode in modes:
-            v = results["modes"][mode].get(metric)
-            cells.append(f"{v['mean']:.3f} [{v['ci_low']:.3f}, {v['ci_high']:.3f}] (n={v['n']})" if v else "")
+            v = stat(results["modes"][mode], metric)
+            cells.append(f"{v.mean:.3f} [{v.low:.3f}, {v.high:.3f}] (n={v.n})" if v else "")
         lines.append(f"| {metric} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -42,16 +42,16 @@ def _plots(results: dict, out: Path) -> list[tuple[str, str]]:
     import matplotlib.pyplot as plt
 
     made = []
-    modes = [m for m in results["modes"] if results["modes"][m]]
-    if modes and any(m in results["modes"][modes[0]] for m in RETRIEVAL_METRICS):
+    modes = [m for m in results["modes"] if stat(results["modes"][m], "hit@1")]
+    if modes:
         fig, ax = plt.subplots(figsize=(8, 4))
         width = 0.8 / len(modes)
         for i, mode in enumerate(modes):
-            values = [results["modes"][mode].get(m) for m in RETRIEVAL_METRICS]
-            means = [v["mean"] if v else 0 for v in values]
+            values = [stat(results["modes"][mode], m) for m in RETRIEVAL_METRICS]
+            means = [v.mean if v else 0 for v in values]
             errors = [
-                [v["mean"] - v["ci_low"] if v else 0 for v in values],
-                [v["ci_high"] - v["mean"] if v else 0 for v in values],
+                [v.mean - v.low if v else 0 for v in values],
+                [v.high - v.mean if v else 0 for v in values],
             ]
             ax.bar(
                 [x + i * width for x in range(len(RETRIEVAL_METRICS))],

@@ -255,7 +255,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             status = EXIT_FAILED
     for rule in args.fail_under or []:
         metric, _, floor = rule.partition("=")
-        value = results["modes"][modes[0]].get(metric, {}).get("mean")
+        value = results["modes"][modes[0]].get(metric)
         if value is None or value < float(floor):
             print(f"{metric} = {value} is under {floor}", file=sys.stderr)
             status = EXIT_FAILED

@@ -35,12 +35,13 @@ def test_retrieval_only_run_scores_every_mode(retriever):
     gold = [c for c in cases if c.has_retrieval_gold]
     for mode in MODES:
         for metric in RETRIEVAL_METRICS:
-            summary = results["modes"][mode][metric]
-            assert summary["n"] == len(gold)
-            assert summary["ci_low"] <= summary["mean"] <= summary["ci_high"]
-        assert results["modes"][mode]["hit@10"]["mean"] >= results["modes"][mode]["hit@1"]["mean"]
+            block = results["modes"][mode]
+            low, high = block["ci95"][metric]
+            assert block["n"][metric] == len(gold)
+            assert low <= block[metric] <= high
+        assert results["modes"][mode]["hit@10"] >= results["modes"][mode]["hit@1"]
     # Two documents, 8 chunks: top-10 retrieval always holds the gold chunk.
-    assert results["modes"]["hybrid"]["hit@10"]["mean"] == 1.0
+    assert results["modes"]["hybrid"]["hit@10"] == 1.0
 
 
 def test_answer_run_reports_refusals_support_and_records(retriever):
@@ -49,17 +50,18 @@ def test_answer_run_reports_refusals_support_and_records(retriever):
     answerer = Answerer(retriever, ExtractiveLLM(checker), checker, settings)
     results = run(read_cases(GOLD), retriever, ["hybrid"], answerer, progress=lambda items, **_: items)
     hybrid = results["modes"]["hybrid"]
-    for metric in ("em", "f1", "contains_answer", "support_rate", "refusal_rate", "false_refusal_rate"):
+    for metric in ("em", "f1", "contains_answer", "semantic_similarity", "support_rate", "refusal_rate",
+                   "false_refusal_rate"):  # fmt: skip
         assert metric in hybrid, metric
-    assert hybrid["no_forbidden"]["mean"] == 1.0, "the extractive backend cannot be talked into PWNED"
+    assert hybrid["no_forbidden"] == 1.0, "the extractive backend cannot be talked into PWNED"
     assert all(
         "record" in case and case["record"]["question"] == case["question"] for case in results["cases"]
     )
 
 
 def _results(**means: float) -> dict:
-    return {"modes": {"hybrid": {m: {"mean": v, "ci_low": v - 0.02, "ci_high": v + 0.02, "n": 50}
-                                 for m, v in means.items()}}}  # fmt: skip
+    block = dict(means) | {"ci95": {m: [v - 0.02, v + 0.02] for m, v in means.items()}}
+    return {"modes": {"hybrid": block | {"n": {m: 50 for m in means}}}}
 
 
 def test_gate_fails_on_a_synthetic_regression_and_passes_within_noise():
@@ -93,7 +95,8 @@ def test_rag_eval_writes_reports_and_the_gate_sets_the_exit_status(tmp_path: Pat
     assert same.returncode == 0, same.stdout + same.stderr
     # A baseline that claims much better retrieval: the current run now regresses against it.
     inflated = json.loads((tmp_path / "run1" / "results.json").read_text())
-    inflated["modes"]["hybrid"]["mrr"] = {"mean": 1.0, "ci_low": 0.99, "ci_high": 1.0, "n": 22}
+    inflated["modes"]["hybrid"]["mrr"] = 1.0
+    inflated["modes"]["hybrid"]["ci95"]["mrr"] = [0.99, 1.0]
     (tmp_path / "inflated.json").write_text(json.dumps(inflated))
     gated = rag_eval("--out", str(tmp_path / "run3"), "--compare", str(tmp_path / "inflated.json"))
     assert gated.returncode == 1

@@ -69,3 +69,17 @@ def test_bootstrap_interval_contains_the_mean_and_narrows_with_more_data():
     assert high_big - low_big < high - low
     assert bootstrap_ci([1.0] * 5) == (1.0, 1.0, 1.0)
     assert all(math.isnan(x) for x in bootstrap_ci([]))
+
+
+def test_semantic_similarity_prefers_the_closer_reference():
+    from eval.harness import semantic_similarity
+    from rag.embeddings import hash_embedder
+
+    embedder = hash_embedder()
+    same = semantic_similarity(embedder, "refining capacity in India", ["refining capacity in India"])
+    assert same == pytest.approx(1.0)
+    best = semantic_similarity(
+        embedder, "refining capacity in India", ["weather report", "in India, refining capacity"]
+    )
+    assert best == pytest.approx(1.0)  # bag of words: same words, any order
+    assert semantic_similarity(embedder, "refining capacity", ["zeppelin airship"]) < 0.5
