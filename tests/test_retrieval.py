@@ -80,3 +80,12 @@ def test_bm25_index_is_persisted_and_rebuilt_only_when_the_store_changed(ingeste
 def test_empty_store_returns_nothing(make_ingestor, tmp_path: Path):
     hits, _ = _retriever(make_ingestor(collection="empty_one"), tmp_path).retrieve("anything")
     assert hits == []
+
+
+@pytest.mark.parametrize("fusion", ["dist", "rrf"])
+def test_both_fusions_rank_hybrid_hits(ingested, tmp_path: Path, fusion):
+    retriever = Retriever(ingested.store, ingested.embedder, tmp_path / "bm25", fusion=fusion)
+    hits, _ = retriever.retrieve("refining capacity", "hybrid", top_k=3)
+    assert len(hits) == 3
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert "refining capacity" in hits[0].chunk.text
