@@ -75,8 +75,9 @@ class Settings(BaseSettings):
         600, ge=64, description="Token budget (tiktoken) for the passages put in the prompt."
     )
     llm: Literal["local", "openai", "extractive"] = Field(
-        "local",
-        description="Answer backend: `local` (llama-cpp), `openai` (compatible server), `extractive`.",
+        "extractive",
+        description="Answer backend: `extractive` (default: measured best, see README), `local` "
+        "(llama-cpp) or `openai` (compatible server).",
     )
     llm_model: str | None = Field(
         None,

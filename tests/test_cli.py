@@ -67,7 +67,7 @@ def test_usage_errors_exit_2(tmp_path: Path, hash_env: dict):
     bad_setting = _run("ingest", str(tmp_path), env={**hash_env, "RAG_CHUNK_SIZE": "many"})
     assert bad_setting.returncode == 2
     assert "chunk_size" in bad_setting.stderr
-    too_big = _run("ask", "q", env={**hash_env, "RAG_CONTEXT_TOKENS": "4000"})
+    too_big = _run("ask", "q", env={**hash_env, "RAG_LLM": "local", "RAG_CONTEXT_TOKENS": "4000"})
     assert too_big.returncode == 2
     assert "RAG_LLM_CONTEXT_WINDOW" in too_big.stderr
 
