@@ -98,7 +98,8 @@ def _retriever(settings: Settings, embedder):
     return Retriever(open_store(settings), embedder, bm25_dir, reranker, settings.fusion)
 
 
-def _answerer(settings: Settings):
+def _answerer(settings: Settings, retriever=None):
+    """The answer path; reuses `retriever` (and its loaded embedder) when one is given."""
     from rag.offline import enforce_offline
 
     enforce_offline()
@@ -107,9 +108,8 @@ def _answerer(settings: Settings):
     from rag.llm import build_llm
     from rag.support import SupportChecker
 
-    embedder = build_embedder(settings)
-    retriever = _retriever(settings, embedder)
-    checker = SupportChecker(embedder, settings.support_threshold)
+    retriever = retriever or _retriever(settings, build_embedder(settings))
+    checker = SupportChecker(retriever.embedder, settings.support_threshold)
     return Answerer(retriever, build_llm(settings, checker), checker, settings)
 
 
@@ -210,7 +210,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         cases = [c for c in cases if c.has_retrieval_gold]  # the rest would score nothing
     cases = sample(cases, args.limit, args.seed)
     modes = ["hybrid", "dense", "bm25"] if args.mode == "all" else [args.mode or settings.retrieval_mode]
-    answerer = None if args.retrieval_only else _answerer(settings)
+    answerer = None if args.retrieval_only else _answerer(settings, retriever)
     judge = None
     if args.judge:
         from eval.judge import Judge
@@ -226,7 +226,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         "retrieval_only": args.retrieval_only,
         "judge": f"LLM-as-judge: {judge.model} at {settings.judge_base_url}" if judge else "off",
         "index_version": retriever.version,
-        "settings": settings.model_dump(mode="json"),
+        "settings": settings.model_dump(mode="json", exclude={"llm_api_key", "judge_api_key"}),
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     out = (
