@@ -11,7 +11,6 @@ import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import numpy as np
 from tqdm import tqdm
 
 from eval.cases import Case
@@ -67,9 +66,8 @@ def _ranking(case: Case, hits: list[Hit]) -> dict[str, float]:
 
 def semantic_similarity(embedder: Embedder, answer: str, references: Sequence[str]) -> float:
     """Best cosine between the answer and an accepted answer, with the retrieval embedder."""
-    vectors = np.asarray(embedder.model.get_text_embedding_batch([answer, *references]), dtype=np.float32)
-    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    return round(float(np.max(vectors[1:] @ vectors[0])), 4)
+    vectors = embedder.unit_vectors([answer, *references])
+    return round(float((vectors[1:] @ vectors[0]).max()), 4)
 
 
 def answer_scores(case: Case, answer: Answer) -> dict[str, float]:

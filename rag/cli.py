@@ -23,24 +23,29 @@ def _settings(args: argparse.Namespace, **extra: object) -> Settings:
     return Settings(**(overrides | extra))
 
 
-def cmd_ingest(args: argparse.Namespace) -> int:
-    from rag.offline import enforce_offline
-
-    enforce_offline()
+def _ingestor(settings: Settings, store, embedder):
     from index.chunking import Chunker
-    from index.sync import IngestLocked, Ingestor
-    from rag.embeddings import build_embedder
-    from rag.store import open_store
+    from index.sync import Ingestor
 
-    settings = _settings(args)
-    embedder = build_embedder(settings)
-    ingestor = Ingestor(
-        store=open_store(settings),
+    return Ingestor(
+        store=store,
         embedder=embedder,
         chunker=Chunker(settings.chunk_size, settings.chunk_overlap, fits=embedder.fits),
         max_file_bytes=int(settings.max_file_mb * 1e6),
         lock_path=settings.data_dir / "ingest.lock",
     )
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from rag.offline import enforce_offline
+
+    enforce_offline()
+    from index.sync import IngestLocked
+    from rag.embeddings import build_embedder
+    from rag.store import open_store
+
+    settings = _settings(args)
+    ingestor = _ingestor(settings, open_store(settings), build_embedder(settings))
     try:
         report = ingestor.ingest([Path(p) for p in args.paths], prune=args.prune)
     except FileNotFoundError as exc:
@@ -184,8 +189,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
     enforce_offline()
     from eval import harness, report
     from eval.cases import read_cases, sample
-    from index.chunking import Chunker
-    from index.sync import Ingestor
     from rag.embeddings import build_embedder
 
     cases_path = Path(args.cases)
@@ -199,10 +202,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     settings = _settings(args, collection=collection)
     embedder = build_embedder(settings)
     retriever = _retriever(settings, embedder)
-    chunker = Chunker(settings.chunk_size, settings.chunk_overlap, fits=embedder.fits)
-    Ingestor(
-        retriever.store, embedder, chunker, int(settings.max_file_mb * 1e6), settings.data_dir / "ingest.lock"
-    ).ingest([corpus])
+    _ingestor(settings, retriever.store, embedder).ingest([corpus])
     retriever.warm_up()
 
     cases = read_cases(cases_path)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from pydantic import Field
 
@@ -33,6 +34,16 @@ class Embedder:
     def fits(self, text: str) -> bool:
         """True when the model sees all of `text` (nothing is truncated)."""
         return self.count_tokens(text) <= self.max_tokens
+
+    def unit_vectors(self, texts: list[str]) -> np.ndarray:
+        """Unit-length embeddings, one row per text: their dot products are cosines."""
+        return unit_rows(self.model.get_text_embedding_batch(texts))
+
+
+def unit_rows(vectors) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero)."""
+    rows = np.asarray(vectors, dtype=np.float32).reshape(len(vectors), -1)
+    return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
 
 
 class HashEmbedding(BaseEmbedding):

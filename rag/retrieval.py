@@ -17,7 +17,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
 from llama_index.core import VectorStoreIndex
 from llama_index.core.llms.mock import MockLLM
 from llama_index.core.retrievers import BaseRetriever, QueryFusionRetriever
@@ -26,7 +25,7 @@ from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 from llama_index.vector_stores.chroma import ChromaVectorStore
 
 from rag import schema
-from rag.embeddings import Embedder
+from rag.embeddings import Embedder, unit_rows
 
 # Each retriever offers this many candidates (at least) before fusion cuts to top_k: reciprocal
 # rank fusion over two top-3 lists can only reorder six chunks.
@@ -198,12 +197,9 @@ class Retriever:
         if not missing:
             return
         got = self.store.client.get(ids=missing, include=["embeddings"])
-        q = np.asarray(query, dtype=np.float32)
-        q /= max(float(np.linalg.norm(q)), 1e-12)
-        for node_id, vector in zip(got["ids"], got["embeddings"], strict=True):
-            v = np.asarray(vector, dtype=np.float32)
-            cosine = float(v @ q) / max(float(np.linalg.norm(v)), 1e-12)
-            scores[node_id] = math.exp(cosine - 1.0)  # the same scale LlamaIndex reports (see _cosine)
+        cosines = unit_rows(got["embeddings"]) @ unit_rows([query])[0]
+        for node_id, cosine in zip(got["ids"], cosines, strict=True):
+            scores[node_id] = math.exp(float(cosine) - 1.0)  # the scale LlamaIndex reports (see _cosine)
 
     @staticmethod
     def _hit(hit: NodeWithScore, dense: dict[str, float], bm25: dict[str, float], mode: Mode) -> Hit:

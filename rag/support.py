@@ -69,8 +69,7 @@ class SupportChecker:
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Unit-length embeddings, one row per text."""
-        vectors = np.asarray(self.embedder.model.get_text_embedding_batch(texts), dtype=np.float32)
-        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return self.embedder.unit_vectors(texts)
 
     def check(self, answer: str, passages: Sequence[str]) -> list[Support]:
         raw = self.sentences(_TRAILING_CITATIONS.sub(r"\2\1", answer))
