@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -149,6 +150,11 @@ class Ingestor:
     def ingest(self, paths: list[Path], prune: bool = False) -> IngestReport:
         """Sync `paths` into the store. Raises FileNotFoundError (usage) or IngestLocked."""
         found = discover(paths)
+        with self._locked():
+            return self._ingest(found, prune)
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
         self.lock_path.parent.mkdir(parents=True, exist_ok=True)
         lock = FileLock(self.lock_path, timeout=0)
         try:
@@ -156,9 +162,16 @@ class Ingestor:
         except Timeout as exc:
             raise IngestLocked(f"another ingest is running (lock {self.lock_path})") from exc
         try:
-            return self._ingest(found, prune)
+            yield
         finally:
             lock.release()
+
+    def remove(self, doc_id: str) -> int:
+        """Delete every chunk of one document (all versions); returns how many. Takes the lock."""
+        with self._locked():
+            ids = self.store.client.get(where={schema.DOC_ID: doc_id}, include=[])["ids"]
+            self._delete(ids)
+            return len(ids)
 
     def _ingest(self, found: Discovery, prune: bool) -> IngestReport:
         started = time.perf_counter()

@@ -24,16 +24,9 @@ def _settings(args: argparse.Namespace, **extra: object) -> Settings:
 
 
 def _ingestor(settings: Settings, store, embedder):
-    from index.chunking import Chunker
-    from index.sync import Ingestor
+    from index.components import build_ingestor
 
-    return Ingestor(
-        store=store,
-        embedder=embedder,
-        chunker=Chunker(settings.chunk_size, settings.chunk_overlap, fits=embedder.fits),
-        max_file_bytes=int(settings.max_file_mb * 1e6),
-        lock_path=settings.data_dir / "ingest.lock",
-    )
+    return build_ingestor(settings, store, embedder)
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -95,12 +88,9 @@ def cmd_retrieve(args: argparse.Namespace) -> int:
 
 
 def _retriever(settings: Settings, embedder):
-    from rag.retrieval import Retriever, build_reranker
-    from rag.store import open_store
+    from index.components import build_retriever
 
-    bm25_dir = settings.data_dir / "bm25" / settings.collection
-    reranker = build_reranker(settings.rerank_model)
-    return Retriever(open_store(settings), embedder, bm25_dir, reranker, settings.fusion)
+    return build_retriever(settings, embedder)
 
 
 def _answerer(settings: Settings, retriever=None):
@@ -108,14 +98,9 @@ def _answerer(settings: Settings, retriever=None):
     from rag.offline import enforce_offline
 
     enforce_offline()
-    from rag.answer import Answerer
-    from rag.embeddings import build_embedder
-    from rag.llm import build_llm
-    from rag.support import SupportChecker
+    from index.components import build_answerer, build_embedder
 
-    retriever = retriever or _retriever(settings, build_embedder(settings))
-    checker = SupportChecker(retriever.embedder, settings.support_threshold)
-    return Answerer(retriever, build_llm(settings, checker), checker, settings)
+    return build_answerer(settings, retriever or _retriever(settings, build_embedder(settings)))
 
 
 def _print_answer(answer, streamed: str) -> None:
@@ -270,6 +255,59 @@ def _set_env_value(path: Path, key: str, value: str) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import os
+
+    from rag.offline import enforce_offline
+
+    enforce_offline()
+    # Workers are separate processes that read settings from the environment: pass overrides on.
+    for name in ("host", "port", "llm", "collection"):
+        if (value := getattr(args, name, None)) is not None:
+            os.environ[f"RAG_{name.upper()}"] = str(value)
+    settings = Settings()
+    from api.security import load_keys
+
+    try:
+        keys = load_keys(settings)
+    except (OSError, ValueError) as exc:
+        print(f"rag serve: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if not keys and settings.host not in _LOOPBACK:
+        print(
+            f"rag serve: refusing to bind {settings.host} without API keys: set RAG_API_KEYS or "
+            "RAG_API_KEYS_FILE, or keep RAG_HOST=127.0.0.1",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    if args.workers > 1 and not settings.chroma_url:
+        print(
+            "rag serve: --workers > 1 needs a Chroma server (RAG_CHROMA_URL); the embedded store "
+            "is single-process",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    if not keys:
+        print("no API keys configured: serving on 127.0.0.1 only, open to local programs")
+    import uvicorn
+
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    print(f"loading models; then the UI is at http://{host}:{settings.port}/ and the API at /v1 (docs /docs)")
+    uvicorn.run(
+        "api.server:app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=args.workers,
+        log_level="info",
+        timeout_graceful_shutdown=5,
+    )
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rag",
@@ -335,6 +373,26 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--json", action="store_true", help="print the whole Answer record as JSON")
     ask.set_defaults(func=cmd_ask)
     chat.set_defaults(func=cmd_chat)
+
+    serve = commands.add_parser(
+        "serve",
+        help="serve the chat UI at / and the HTTP API at /v1 (one port)",
+        description="Start the staff chat UI and the HTTP API (native and OpenAI-compatible) on "
+        "RAG_HOST:RAG_PORT (default 127.0.0.1:7860). Without API keys it binds loopback only.",
+    )
+    serve.add_argument("--host", help="address to bind (default: RAG_HOST)")
+    serve.add_argument("--port", type=int, help="port (default: RAG_PORT)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes (default 1); more than one needs RAG_CHROMA_URL",
+    )
+    serve.add_argument(
+        "--llm", choices=["local", "openai", "extractive"], help="answer backend (default: RAG_LLM)"
+    )
+    serve.add_argument("--collection", help="Chroma collection (default: RAG_COLLECTION)")
+    serve.set_defaults(func=cmd_serve)
 
     evaluate = commands.add_parser(
         "eval",

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,19 +96,21 @@ class LocalLLM:
             seed=settings.llm_seed,
             verbose=False,
         )
+        self._lock = threading.Lock()  # one llama.cpp context: one generation at a time
 
     def stream(self, messages: Sequence[Message], question: str, passages: Sequence[str]) -> Iterator[str]:
-        chunks = self._llm.create_chat_completion(
-            messages=[{"role": m.role, "content": m.content} for m in messages],
-            stream=True,
-            temperature=self.settings.llm_temperature,
-            repeat_penalty=self.settings.llm_repeat_penalty,
-            max_tokens=self.settings.llm_max_tokens,
-        )
-        for chunk in chunks:
-            text = chunk["choices"][0]["delta"].get("content")
-            if text:
-                yield text
+        with self._lock:
+            chunks = self._llm.create_chat_completion(
+                messages=[{"role": m.role, "content": m.content} for m in messages],
+                stream=True,
+                temperature=self.settings.llm_temperature,
+                repeat_penalty=self.settings.llm_repeat_penalty,
+                max_tokens=self.settings.llm_max_tokens,
+            )
+            for chunk in chunks:
+                text = chunk["choices"][0]["delta"].get("content")
+                if text:
+                    yield text
 
 
 class OpenAILLM:

@@ -12,11 +12,13 @@ import hashlib
 import json
 import math
 import shutil
+import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
+from filelock import FileLock
 from llama_index.core import VectorStoreIndex
 from llama_index.core.llms.mock import MockLLM
 from llama_index.core.retrievers import BaseRetriever, QueryFusionRetriever
@@ -108,37 +110,43 @@ class Retriever:
         self.version = ""
         self.chunk_count = 0
         self._bm25 = None
+        self._lock = threading.Lock()
 
     def warm_up(self) -> None:
         """Bring the BM25 index in step with the store: load it if current, else rebuild it.
 
-        `retrieve` does this once; a long-lived caller calls it again after an ingest (it reads
-        every chunk id, so it is not done per query).
+        `retrieve` does this once; a long-lived process calls it after its own ingests and
+        periodically, to see other processes' (it reads every chunk id, so not per query).
+        Thread-safe: the new index is built aside and swapped in while queries go on.
         """
         version = index_version(self.store)
-        if version == self.version and self._bm25 is not None:
+        if version == self.version:
             return
-        stamp = self.bm25_dir / "version.json"
-        self.chunk_count = self.store.client.count()
-        self.version = version
-        self._bm25 = None
-        if self.chunk_count == 0:
-            return
+        count = self.store.client.count()
+        bm25 = self._load_or_build(version) if count else None
+        with self._lock:
+            self.version, self.chunk_count, self._bm25 = version, count, bm25
+
+    def _load_or_build(self, version: str):
         from llama_index.retrievers.bm25 import BM25Retriever
 
-        if stamp.exists() and json.loads(stamp.read_text()).get("version") == version:
-            self._bm25 = BM25Retriever.from_persist_dir(str(self.bm25_dir), show_progress=False)
-            return
-        nodes = self.store.get_nodes(None)
-        self._bm25 = _bm25(nodes, top_k=min(CANDIDATES, len(nodes)))
-        # Write to a fresh folder and swap it in: a crash never leaves a half-written index current.
-        tmp = self.bm25_dir.with_name(self.bm25_dir.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        self._bm25.persist(str(tmp), show_progress=False)
-        (tmp / "version.json").write_text(json.dumps({"version": version, "chunks": len(nodes)}))
-        shutil.rmtree(self.bm25_dir, ignore_errors=True)
-        tmp.rename(self.bm25_dir)
+        self.bm25_dir.parent.mkdir(parents=True, exist_ok=True)
+        # Several server workers share the persisted index: one builds it, the others load it.
+        with FileLock(self.bm25_dir.with_name(self.bm25_dir.name + ".lock")):
+            stamp = self.bm25_dir / "version.json"
+            if stamp.exists() and json.loads(stamp.read_text()).get("version") == version:
+                return BM25Retriever.from_persist_dir(str(self.bm25_dir), show_progress=False)
+            nodes = self.store.get_nodes(None)
+            bm25 = _bm25(nodes, top_k=min(CANDIDATES, len(nodes)))
+            # Write to a fresh folder and swap it in: a crash never leaves a half-written index current.
+            tmp = self.bm25_dir.with_name(self.bm25_dir.name + ".tmp")
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+            bm25.persist(str(tmp), show_progress=False)
+            (tmp / "version.json").write_text(json.dumps({"version": version, "chunks": len(nodes)}))
+            shutil.rmtree(self.bm25_dir, ignore_errors=True)
+            tmp.rename(self.bm25_dir)
+            return bm25
 
     def retrieve(
         self, query: str, mode: Mode = "hybrid", top_k: int = 5
@@ -146,6 +154,12 @@ class Retriever:
         """Top chunks for `query`, with per-stage timings in seconds (embed, dense, bm25, fuse)."""
         if not self.version:
             self.warm_up()
+        # One query at a time: the BM25 retriever's top k is set per call. Retrieval takes ~20 ms;
+        # generation, the slow part, runs outside this lock.
+        with self._lock:
+            return self._retrieve(query, mode, top_k)
+
+    def _retrieve(self, query: str, mode: Mode, top_k: int) -> tuple[list[Hit], dict[str, float]]:
         timings: dict[str, float] = {}
         if self.chunk_count == 0:
             return [], timings

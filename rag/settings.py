@@ -111,6 +111,44 @@ class Settings(BaseSettings):
         description="Files larger than this are reported as failed instead of ingested.",
     )
 
+    host: str = Field(
+        "127.0.0.1",
+        description="`rag serve`: address to bind. Anything but loopback needs API keys.",
+    )
+    port: int = Field(7860, ge=1, le=65535, description="`rag serve`: port of the UI (`/`) and API (`/v1`).")
+    api_keys: str = Field(
+        "",
+        description="API keys, comma-separated. Without any key the server binds 127.0.0.1 only "
+        "and the API is open to local programs.",
+    )
+    api_keys_file: Path | None = Field(
+        None, description="File of API keys, one per line: `KEY` or `KEY admin`; `#` starts a comment."
+    )
+    api_admin_keys: str = Field(
+        "",
+        description="Keys (comma-separated) that may upload and delete documents. When any admin "
+        "key exists, only admin keys may; otherwise every key may.",
+    )
+    max_request_kb: int = Field(
+        256, ge=1, description="Largest JSON request body (KiB); uploads are bounded by RAG_MAX_FILE_MB."
+    )
+    max_question_chars: int = Field(4000, ge=1, description="Longest question or chat message accepted.")
+    max_generations: int = Field(
+        2, ge=1, description="Answers generated at once; more requests wait in a queue."
+    )
+    max_queue: int = Field(16, ge=0, description="Requests that may wait for a generation slot (then 429).")
+    queue_timeout: float = Field(
+        30.0, gt=0, description="Seconds a request waits for a generation slot before 503."
+    )
+    rate_limit_per_minute: int = Field(
+        120, ge=0, description="Requests per minute per API key (per client address without keys); 0 = off."
+    )
+    index_poll_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="`rag serve`: how often a server checks the store for other processes' ingests.",
+    )
+
     @model_validator(mode="after")
     def _answer_fits_the_window(self) -> Settings:
         # Passages + answer + the prompt's own ~200 tokens must fit the local model's window.

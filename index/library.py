@@ -1,0 +1,136 @@
+"""The documents staff and other teams manage from the UI and the API: list, upload, delete.
+
+Uploads go through the same loaders, cleaning and chunking as `rag ingest`, one file at a time
+so each gets its own result and a progress step. Uploaded files are kept under
+`<data dir>/uploads/` with sanitised names; nothing is ever written elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from index.loaders import SUPPORTED_EXTENSIONS
+from index.sync import FileResult, Ingestor
+from rag import schema
+
+MAX_NAME = 120  # characters kept of an uploaded file's name
+Progress = Callable[[int, int, str], None]  # (files done, files in all, file name)
+
+
+class UploadRejected(ValueError):
+    """An upload refused before ingesting: bad name, type or size. The message names the file."""
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    doc_id: str
+    title: str
+    path: str
+    chunks: int
+    ingested_at: str
+    uploaded: bool
+
+
+def safe_filename(name: str) -> str:
+    """The last path component of a client's file name, reduced to safe characters.
+
+    `../../etc/x.txt` becomes `x.txt`; hidden names lose their dots; an empty result or an
+    unsupported extension is refused.
+    """
+    base = PurePosixPath(unicodedata.normalize("NFKC", name).replace("\\", "/")).name
+    base = re.sub(r"[^\w.\-]+", "_", base).strip("._ ")
+    stem, dot, suffix = base.rpartition(".")
+    if not dot or not stem:
+        raise UploadRejected(f"{name!r}: a file name with an extension is needed")
+    if f".{suffix.lower()}" not in SUPPORTED_EXTENSIONS:
+        allowed = " ".join(sorted(SUPPORTED_EXTENSIONS))
+        raise UploadRejected(f"{name!r}: unsupported file type .{suffix} (supported: {allowed})")
+    return f"{stem[: MAX_NAME - len(suffix) - 1]}.{suffix.lower()}"
+
+
+class Library:
+    def __init__(
+        self,
+        ingestor: Ingestor,
+        upload_dir: Path,
+        max_file_bytes: int,
+        on_change: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.ingestor = ingestor
+        self.upload_dir = upload_dir
+        self.max_file_bytes = max_file_bytes
+        self.on_change = on_change  # e.g. the retriever's warm_up, so BM25 sees the change at once
+
+    def documents(self) -> list[DocumentInfo]:
+        """Every complete document in the store (its head chunk is written last), by id."""
+        got = self.ingestor.store.client.get(where={schema.CHUNK_INDEX: 0}, include=["metadatas"])
+        upload_root = str(self.upload_dir.resolve())
+        docs = {
+            m[schema.DOC_ID]: DocumentInfo(
+                doc_id=m[schema.DOC_ID],
+                title=m[schema.TITLE],
+                path=m[schema.PATH],
+                chunks=int(m[schema.N_CHUNKS]),
+                ingested_at=m[schema.INGESTED_AT],
+                uploaded=m[schema.ROOT] == upload_root,
+            )
+            for m in got["metadatas"]
+        }
+        return [docs[k] for k in sorted(docs)]
+
+    def check(self, name: str, size: int) -> str:
+        """The safe name for an upload, or UploadRejected (type, name or size)."""
+        safe = safe_filename(name)
+        if size > self.max_file_bytes:
+            raise UploadRejected(
+                f"{name!r}: {size / 1e6:.1f} MB is over the {self.max_file_bytes / 1e6:g} MB limit"
+            )
+        if size == 0:
+            raise UploadRejected(f"{name!r}: the file is empty")
+        return safe
+
+    def upload(self, files: list[tuple[str, bytes]], progress: Progress | None = None) -> list[FileResult]:
+        """Store and ingest each (name, bytes); one result per file, in order. Never raises for a
+        bad file: a refused or failed file gets status `failed` and its reason. Raises
+        IngestLocked when another ingest holds the lock."""
+        self.upload_dir.mkdir(parents=True, exist_ok=True)
+        results: list[FileResult] = []
+        for done, (name, data) in enumerate(files):
+            if progress:
+                progress(done, len(files), name)
+            try:
+                safe = self.check(name, len(data))
+            except UploadRejected as exc:
+                results.append(FileResult(path=name, status="failed", error=str(exc)))
+                continue
+            target = self.upload_dir / safe
+            tmp = target.with_name(f".{safe}.part")  # hidden: an ingest of the folder skips it
+            tmp.write_bytes(data)
+            os.replace(tmp, target)
+            report = self.ingestor.ingest([target])
+            result = report.files[0]
+            if result.status == "failed":
+                target.unlink(missing_ok=True)  # keep only what is in the store
+            results.append(result)
+        if progress:
+            progress(len(files), len(files), "")
+        if any(r.status in ("added", "updated") for r in results):
+            self.on_change()
+        return results
+
+    def delete(self, doc_id: str) -> int:
+        """Remove a document's chunks (and its file, when it was uploaded). Returns chunks removed;
+        0 means there was no such document."""
+        heads = self.ingestor.store.client.get(where={schema.DOC_ID: doc_id}, include=["metadatas"])
+        removed = self.ingestor.remove(doc_id)
+        for meta in heads["metadatas"]:
+            if meta[schema.ROOT] == str(self.upload_dir.resolve()):
+                Path(meta[schema.PATH]).unlink(missing_ok=True)
+        if removed:
+            self.on_change()
+        return removed

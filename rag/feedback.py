@@ -1,0 +1,84 @@
+"""Thumbs up/down on answers, kept with the whole Answer record (SQLite under the data dir).
+
+A connection per call: the UI and API call this from worker threads, and SQLite serialises
+the writes itself.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from contextlib import closing
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel
+
+from rag.types import Answer
+
+Rating = Literal["up", "down"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS feedback (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_at TEXT NOT NULL,
+    rating TEXT NOT NULL CHECK (rating IN ('up', 'down')),
+    comment TEXT NOT NULL DEFAULT '',
+    question TEXT NOT NULL,
+    history TEXT NOT NULL DEFAULT '[]',
+    answer TEXT NOT NULL
+)
+"""
+
+
+class Feedback(BaseModel):
+    id: int
+    created_at: str
+    rating: Rating
+    comment: str
+    history: list[dict[str, str]]  # [{question, answer}] before this answer
+    answer: Answer
+
+
+class FeedbackStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(self.path, timeout=10)
+        connection.execute(_SCHEMA)
+        return connection
+
+    def add(self, answer: Answer, rating: Rating, comment: str = "",
+            history: list[dict[str, str]] | None = None) -> int:  # fmt: skip
+        if rating not in ("up", "down"):
+            raise ValueError(f"rating must be 'up' or 'down', not {rating!r}")
+        with closing(self._connect()) as db, db:
+            cursor = db.execute(
+                "INSERT INTO feedback (created_at, rating, comment, question, history, answer) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    datetime.now(UTC).isoformat(timespec="seconds"),
+                    rating,
+                    comment.strip(),
+                    answer.question,
+                    json.dumps(history or []),
+                    answer.model_dump_json(),
+                ),
+            )
+            return int(cursor.lastrowid)
+
+    def entries(self, rating: Rating | None = None) -> list[Feedback]:
+        if not self.path.exists():
+            return []
+        query = "SELECT id, created_at, rating, comment, history, answer FROM feedback"
+        with closing(self._connect()) as db:
+            rows = db.execute(query + (" WHERE rating = ?" if rating else "") + " ORDER BY id",
+                              (rating,) if rating else ()).fetchall()  # fmt: skip
+        return [
+            Feedback(id=i, created_at=at, rating=r, comment=c, history=json.loads(h),
+                     answer=Answer.model_validate_json(a))
+            for i, at, r, c, h, a in rows
+        ]  # fmt: skip
