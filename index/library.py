@@ -13,6 +13,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Literal
 
 from index.loaders import SUPPORTED_EXTENSIONS
 from index.sync import FileResult, Ingestor
@@ -23,7 +24,11 @@ Progress = Callable[[int, int, str], None]  # (files done, files in all, file na
 
 
 class UploadRejected(ValueError):
-    """An upload refused before ingesting: bad name, type or size. The message names the file."""
+    """An upload refused before ingesting. The message names the file; `kind` says why."""
+
+    def __init__(self, message: str, kind: Literal["name", "type", "size", "empty"]) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -46,10 +51,10 @@ def safe_filename(name: str) -> str:
     base = re.sub(r"[^\w.\-]+", "_", base).strip("._ ")
     stem, dot, suffix = base.rpartition(".")
     if not dot or not stem:
-        raise UploadRejected(f"{name!r}: a file name with an extension is needed")
+        raise UploadRejected(f"{name!r}: a file name with an extension is needed", "name")
     if f".{suffix.lower()}" not in SUPPORTED_EXTENSIONS:
         allowed = " ".join(sorted(SUPPORTED_EXTENSIONS))
-        raise UploadRejected(f"{name!r}: unsupported file type .{suffix} (supported: {allowed})")
+        raise UploadRejected(f"{name!r}: unsupported file type .{suffix} (supported: {allowed})", "type")
     return f"{stem[: MAX_NAME - len(suffix) - 1]}.{suffix.lower()}"
 
 
@@ -88,10 +93,10 @@ class Library:
         safe = safe_filename(name)
         if size > self.max_file_bytes:
             raise UploadRejected(
-                f"{name!r}: {size / 1e6:.1f} MB is over the {self.max_file_bytes / 1e6:g} MB limit"
+                f"{name!r}: {size / 1e6:.1f} MB is over the {self.max_file_bytes / 1e6:g} MB limit", "size"
             )
         if size == 0:
-            raise UploadRejected(f"{name!r}: the file is empty")
+            raise UploadRejected(f"{name!r}: the file is empty", "empty")
         return safe
 
     def upload(self, files: list[tuple[str, bytes]], progress: Progress | None = None) -> list[FileResult]:

@@ -1,0 +1,181 @@
+"""Request and response bodies of the HTTP API, with the examples the OpenAPI spec shows."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from rag.types import Answer
+
+Mode = Literal["hybrid", "dense", "bm25"]
+QUESTION = "What does the author say about refining capacity?"
+
+
+class Turn(BaseModel):
+    question: str
+    answer: str
+
+
+class AskRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"question": QUESTION}, {
+            "question": "And what about recycling?",
+            "history": [{"question": QUESTION, "answer": "The author asks whether India is thinking of "
+                         "adding refining capacity [1]."}],
+            "mode": "hybrid", "top_k": 5,
+        }]},
+    )  # fmt: skip
+
+    question: str = Field(
+        min_length=1, pattern=r"\S", description="the question; follow-ups are read with `history`"
+    )
+    history: list[Turn] = Field(default_factory=list, description="earlier turns, oldest first")
+    mode: Mode | None = Field(None, description="retrieval mode (default: the server's)")
+    top_k: int | None = Field(None, ge=1, le=100, description="passages to retrieve (default: the server's)")
+
+
+class RetrieveRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"query": "refining capacity", "top_k": 3}]}
+    )
+
+    query: str = Field(min_length=1, pattern=r"\S")
+    top_k: int | None = Field(None, ge=1, le=100)
+    mode: Mode | None = None
+
+
+class Chunk(BaseModel):
+    id: str
+    doc_id: str
+    path: str
+    title: str
+    chunk: int = Field(description="chunk index within the document")
+    n_chunks: int
+    char_start: int = Field(description="span of `text` in the cleaned document text")
+    char_end: int
+    text: str
+    score: float = Field(description="the score the mode ranks by (fused for hybrid)")
+    dense: float | None = Field(None, description="cosine similarity, when dense retrieval scored it")
+    bm25: float | None = None
+
+
+class RetrieveResponse(BaseModel):
+    query: str
+    mode: Mode
+    chunks: list[Chunk]
+    timings: dict[str, float] = Field(description="seconds per stage")
+
+
+class Document(BaseModel):
+    doc_id: str
+    title: str
+    path: str
+    chunks: int
+    ingested_at: str
+    uploaded: bool
+
+
+class DocumentList(BaseModel):
+    documents: list[Document]
+
+
+class FileResult(BaseModel):
+    path: str = Field(description="the file name as uploaded")
+    status: Literal["added", "updated", "unchanged", "failed"]
+    doc_id: str | None = None
+    chunks: int = 0
+    error: str | None = None
+    warnings: list[str] = Field(default_factory=list)
+
+
+class UploadResponse(BaseModel):
+    results: list[FileResult]
+    failed: int
+
+
+class Deleted(BaseModel):
+    doc_id: str
+    chunks_removed: int
+
+
+class Error(BaseModel):
+    """Every error has this shape (OpenAI's), so the `openai` client reads it too."""
+
+    class Body(BaseModel):
+        message: str
+        type: str
+        param: str | None = Field(None, description="the request field at fault, if one is")
+        code: str | None = None
+
+    error: Body
+
+
+# -- OpenAI-compatible ------------------------------------------------------------------------
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: str | list[dict[str, Any]] | None = None
+
+    @property
+    def text(self) -> str:
+        if isinstance(self.content, list):  # content parts: only text parts carry a question
+            return " ".join(str(p.get("text", "")) for p in self.content if p.get("type") == "text")
+        return self.content or ""
+
+
+class ChatCompletionRequest(BaseModel):
+    # Clients send many sampling options; they are accepted and ignored (answers are grounded).
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [{"model": "rag", "messages": [{"role": "user", "content": QUESTION}]}]
+        },
+    )
+
+    model: str = Field(description="any name; the answer always comes from the configured model")
+    messages: list[ChatMessage] = Field(min_length=1)
+    stream: bool = False
+
+
+class ChatChoiceMessage(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str
+
+
+class ChatChoice(BaseModel):
+    index: int = 0
+    message: ChatChoiceMessage
+    finish_reason: Literal["stop"] = "stop"
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class ChatCompletion(BaseModel):
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[ChatChoice]
+    usage: Usage
+    rag: Answer = Field(description="sources, quotes and support flags (standard clients ignore it)")
+
+
+class Model(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int = 0
+    owned_by: str
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[Model]

@@ -1,0 +1,384 @@
+"""The HTTP API through FastAPI's TestClient, and the real `openai` client against a real server."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+from api_fixtures import QUESTION, app, components
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from index.clean import clean_text
+from index.components import build_ingestor
+from rag.llm import Message
+from rag.types import Answer
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    with TestClient(app(tmp_path)) as c:
+        yield c
+
+
+def _events(text: str) -> list[tuple[str, dict]]:
+    """Parse server-sent events into (event, data) pairs."""
+    out = []
+    for block in text.strip().split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines())
+        out.append((fields.get("event", "message"), json.loads(fields["data"])))
+    return out
+
+
+def test_ask_returns_an_answer_with_exact_quotes(client: TestClient):
+    response = client.post("/v1/ask", json={"question": QUESTION})
+    assert response.status_code == 200
+    answer = Answer.model_validate(response.json())
+    assert not answer.refused and "refining" in answer.answer
+    cited = [s for s in answer.sources if s.cited]
+    assert cited
+    for source in cited:
+        cleaned = clean_text(Path(source.path).read_text()).text
+        assert cleaned[source.quote_start : source.quote_end] == source.quote
+
+
+def test_stream_sends_tokens_then_the_same_answer_as_ask(client: TestClient):
+    response = client.post("/v1/ask/stream", json={"question": QUESTION, "mode": "bm25", "top_k": 3})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    events = _events(response.text)
+    kinds = [kind for kind, _ in events]
+    assert kinds[-1] == "answer" and set(kinds[:-1]) == {"token"}
+    final = events[-1][1]
+    assert "".join(d["text"] for _, d in events[:-1]).strip() == final["answer"]
+    assert final["settings"]["retrieval_mode"] == "bm25" and final["settings"]["top_k"] == 3
+    asked = client.post("/v1/ask", json={"question": QUESTION, "mode": "bm25", "top_k": 3}).json()
+    assert asked["answer"] == final["answer"]
+
+
+def test_follow_up_uses_history(client: TestClient):
+    history = [{"question": QUESTION, "answer": "It asks about adding refining capacity."}]
+    answer = client.post("/v1/ask", json={"question": "and India?", "history": history}).json()
+    assert answer["condensed_query"] != "and India?" and "refining" in answer["condensed_query"]
+
+
+def test_off_topic_question_is_refused_plainly(client: TestClient):
+    answer = client.post("/v1/ask", json={"question": "zeppelin airship helium mooring mast"}).json()
+    assert answer["refused"] and answer["answer"] == "The documents don't contain an answer to that."
+
+
+def test_retrieve_returns_scored_chunks(client: TestClient):
+    body = client.post(
+        "/v1/retrieve", json={"query": "refining capacity", "top_k": 2, "mode": "hybrid"}
+    ).json()
+    assert len(body["chunks"]) == 2
+    assert body["chunks"][0]["score"] >= body["chunks"][1]["score"]
+    assert any("refining" in c["text"] for c in body["chunks"])
+    assert {"embed", "dense", "bm25", "fuse"} <= set(body["timings"])
+
+
+def test_chat_completions_in_openai_shape_with_sources_in_an_extra_field(client: TestClient):
+    messages = [{"role": "system", "content": "be brief"}, {"role": "user", "content": QUESTION}]
+    body = client.post("/v1/chat/completions", json={"model": "anything", "messages": messages}).json()
+    assert body["object"] == "chat.completion"
+    assert "refining" in body["choices"][0]["message"]["content"]
+    assert body["rag"]["sources"] and body["usage"]["completion_tokens"] > 0
+
+    streamed = client.post("/v1/chat/completions", json={"model": "x", "messages": messages, "stream": True})
+    lines = [line.removeprefix("data: ") for line in streamed.text.split("\n\n") if line]
+    assert lines[-1] == "[DONE]"
+    chunks = [json.loads(line) for line in lines[:-1]]
+    assert all(c["object"] == "chat.completion.chunk" for c in chunks)
+    text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks)
+    assert text == body["choices"][0]["message"]["content"]
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop" and chunks[-1]["rag"]["sources"]
+
+
+def test_models_lists_the_configured_model(client: TestClient):
+    assert client.get("/v1/models").json()["data"][0] == {
+        "id": "extractive", "object": "model", "created": 0, "owned_by": "extractive"
+    }  # fmt: skip
+
+
+def test_probes_and_metrics(client: TestClient):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz").json()
+    assert ready["status"] == "ready" and ready["chunks"] > 0
+    client.post("/v1/ask", json={"question": QUESTION})
+    client.post("/v1/ask", json={"question": "zeppelin airship helium mooring mast"})
+    client.post("/v1/ask", json={})
+    metrics = client.get("/metrics").text
+    assert 'rag_requests_total{route="/v1/ask",status="200"} 2.0' in metrics
+    assert 'rag_requests_total{route="/v1/ask",status="422"} 1.0' in metrics
+    assert "rag_refusals_total 1.0" in metrics
+    assert 'rag_stage_seconds_count{stage="embed"} 2.0' in metrics
+
+
+# -- errors and limits ---------------------------------------------------------------------
+
+
+def test_unauthorised_requests_get_401_without_detail(tmp_path: Path):
+    with TestClient(app(tmp_path, api_keys="good-key")) as c:
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"X-API-Key": "good-ke"}):
+            response = c.post("/v1/ask", json={"question": QUESTION}, headers=headers)
+            assert response.status_code == 401
+            assert response.json()["error"]["message"] == "invalid or missing API key"
+            assert "good-key" not in response.text
+        ok = c.post("/v1/ask", json={"question": QUESTION}, headers={"Authorization": "Bearer good-key"})
+        assert ok.status_code == 200
+        assert c.get("/healthz").status_code == 200  # probes stay open
+
+
+def test_document_changes_can_be_limited_to_admin_keys(tmp_path: Path):
+    with TestClient(app(tmp_path, api_keys="reader", api_admin_keys="boss")) as c:
+        files = [("files", ("note.txt", b"The lighthouse keeper is Ada Quill.", "text/plain"))]
+        reader = {"Authorization": "Bearer reader"}
+        assert c.get("/v1/documents", headers=reader).status_code == 200
+        denied = c.post("/v1/documents", files=files, headers=reader)
+        assert denied.status_code == 403 and denied.json()["error"]["type"] == "permission_error"
+        assert (
+            c.post("/v1/documents", files=files, headers={"Authorization": "Bearer boss"}).status_code == 200
+        )
+
+
+def test_keys_file_with_admin_marks(tmp_path: Path):
+    keys = tmp_path / "keys.txt"
+    keys.write_text("# team keys\nalpha\nbeta admin  # ops\n")
+    with TestClient(app(tmp_path, api_keys_file=keys)) as c:
+        files = [("files", ("n.txt", b"The lighthouse keeper is Ada Quill.", "text/plain"))]
+        assert c.post("/v1/documents", files=files, headers={"X-API-Key": "alpha"}).status_code == 403
+        assert c.post("/v1/documents", files=files, headers={"X-API-Key": "beta"}).status_code == 200
+
+
+def test_oversized_bodies_get_413(tmp_path: Path):
+    with TestClient(app(tmp_path, max_request_kb=1, max_file_mb=0.001)) as c:
+        big = c.post("/v1/ask", json={"question": "x" * 2000})
+        assert big.status_code == 413 and big.json()["error"]["message"] == "request body too large"
+        chunked = c.post("/v1/ask", content=iter([b'{"question": "', b"x" * 2000, b'"}']),
+                         headers={"Content-Type": "application/json"})  # fmt: skip
+        assert chunked.status_code == 413 and chunked.json()["error"]["type"] == "invalid_request_error"
+        upload = c.post("/v1/documents", files=[("files", ("big.txt", b"word " * 1000, "text/plain"))])
+        assert upload.status_code == 413 and "big.txt" in upload.json()["error"]["message"]
+        assert not (tmp_path / "data" / "uploads" / "big.txt").exists()
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({}, "question"),
+        ({"question": "   "}, "question"),
+        ({"question": "q" * 101}, "question"),
+        ({"question": QUESTION, "top_k": 0}, "top_k"),
+        ({"question": QUESTION, "mode": "psychic"}, "mode"),
+        ({"question": QUESTION, "surprise": 1}, "surprise"),
+    ],
+)
+def test_invalid_requests_get_422_naming_the_field(tmp_path: Path, body: dict, param: str):
+    with TestClient(app(tmp_path, max_question_chars=100)) as c:
+        response = c.post("/v1/ask", json=body)
+        assert response.status_code == 422
+        assert response.json()["error"]["param"] == param
+
+
+def test_chat_needs_a_user_message_last(client: TestClient):
+    messages = [{"role": "user", "content": QUESTION}, {"role": "assistant", "content": "hi"}]
+    response = client.post("/v1/chat/completions", json={"model": "x", "messages": messages})
+    assert response.status_code == 422 and response.json()["error"]["param"] == "messages"
+    assert client.post("/v1/chat/completions", json={"model": "x", "messages": []}).status_code == 422
+
+
+def test_rate_limit_gives_429_with_retry_after(tmp_path: Path):
+    with TestClient(app(tmp_path, rate_limit_per_minute=2)) as c:
+        codes = [c.post("/v1/retrieve", json={"query": "refining"}).status_code for _ in range(3)]
+        assert codes == [200, 200, 429]
+        limited = c.post("/v1/retrieve", json={"query": "refining"})
+        assert int(limited.headers["Retry-After"]) >= 1
+        assert limited.json()["error"]["type"] == "rate_limit_error"
+
+
+class HeldLLM:
+    """Generates only when released, so a test can hold every generation slot."""
+
+    backend, model, generative = "held", "held-1", True
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.started = threading.Semaphore(0)
+
+    def stream(self, messages: Sequence[Message], question: str, passages: Sequence[str]) -> Iterator[str]:
+        self.started.release()
+        self.release.wait(30)
+        yield "Refining capacity is discussed [1]."
+
+
+def test_busy_model_queues_then_gives_429_and_503(tmp_path: Path):
+    llm = HeldLLM()
+    with TestClient(app(tmp_path, llm, max_generations=1, max_queue=1, queue_timeout=1)) as c:
+        results: list[int] = []
+        first = threading.Thread(
+            target=lambda: results.append(c.post("/v1/ask", json={"question": QUESTION}).status_code)
+        )
+        first.start()
+        assert llm.started.acquire(timeout=10)  # the only slot is now busy
+        waiting = threading.Thread(
+            target=lambda: results.append(c.post("/v1/ask", json={"question": QUESTION}).status_code)
+        )
+        waiting.start()
+        time.sleep(0.3)  # let it join the queue (the queue holds one)
+        full = c.post("/v1/ask", json={"question": QUESTION})
+        assert full.status_code == 429 and "Retry-After" in full.headers
+        waiting.join(10)
+        assert results == [503]  # waited longer than RAG_QUEUE_TIMEOUT
+        llm.release.set()
+        first.join(10)
+        assert results == [503, 200]
+        assert c.post("/v1/ask", json={"question": QUESTION}).status_code == 200  # slot came back
+
+
+class BrokenLLM:
+    backend, model, generative = "broken", "broken-1", True
+
+    def stream(self, messages, question, passages) -> Iterator[str]:
+        raise RuntimeError("secret internal detail /srv/model.gguf")
+        yield ""
+
+
+def test_model_failure_is_a_json_500_without_the_trace(tmp_path: Path):
+    with TestClient(app(tmp_path, BrokenLLM())) as c:
+        response = c.post("/v1/ask", json={"question": QUESTION})
+        assert response.status_code == 500
+        assert response.json()["error"]["type"] == "server_error"
+        assert "secret" not in response.text and "Traceback" not in response.text
+        streamed = c.post("/v1/ask/stream", json={"question": QUESTION})
+        assert _events(streamed.text)[-1][0] == "error" and "secret" not in streamed.text
+        assert 'rag_errors_total{type="answer"} 2.0' in c.get("/metrics").text
+        # the slot was given back both times
+        assert c.post("/v1/ask", json={"question": QUESTION}).status_code == 500
+
+
+# -- documents -----------------------------------------------------------------------------
+
+
+def test_upload_makes_a_document_answerable_and_delete_removes_it(client: TestClient, tmp_path: Path):
+    note = b"The lighthouse on Skerry Point is kept by Ada Quill, who logs the tides every dawn."
+    response = client.post("/v1/documents", files=[("files", ("lighthouse.md", note, "text/markdown"))])
+    assert response.status_code == 200
+    assert response.json()["results"][0] | {"warnings": []} == {
+        "path": "lighthouse.md", "status": "added", "doc_id": "uploads/lighthouse.md", "chunks": 1,
+        "error": None, "warnings": [],
+    }  # fmt: skip
+    answer = client.post("/v1/ask", json={"question": "Who keeps the lighthouse on Skerry Point?"}).json()
+    assert "Ada Quill" in answer["answer"]
+    assert "uploads/lighthouse.md" in [d["doc_id"] for d in client.get("/v1/documents").json()["documents"]]
+
+    deleted = client.delete("/v1/documents/uploads/lighthouse.md")
+    assert deleted.json() == {"doc_id": "uploads/lighthouse.md", "chunks_removed": 1}
+    assert not (tmp_path / "data" / "uploads" / "lighthouse.md").exists()
+    assert "uploads/lighthouse.md" not in [
+        d["doc_id"] for d in client.get("/v1/documents").json()["documents"]
+    ]
+    assert client.delete("/v1/documents/uploads/lighthouse.md").status_code == 404
+
+
+def test_upload_path_traversal_stays_inside_the_upload_folder(client: TestClient, tmp_path: Path):
+    for name in ("../../x.txt", "..\\..\\y.txt", "/etc/z.txt", ".hidden.txt"):
+        body = b"The vault code word is pumpernickel."
+        response = client.post("/v1/documents", files=[("files", (name, body, "text/plain"))])
+        assert response.status_code == 200, response.text
+    uploads = tmp_path / "data" / "uploads"
+    assert sorted(p.name for p in uploads.iterdir()) == ["hidden.txt", "x.txt", "y.txt", "z.txt"]
+    outside = [
+        p for p in tmp_path.rglob("*") if p.name in {"x.txt", "y.txt", "z.txt"} and uploads not in p.parents
+    ]
+    assert outside == []
+
+
+def test_unsupported_or_nameless_uploads_are_refused_before_ingesting(client: TestClient, tmp_path: Path):
+    files = [("files", ("ok.txt", b"Fine text here.", "text/plain")), ("files", ("tool.exe", b"MZ", "x"))]
+    bad_type = client.post("/v1/documents", files=files)
+    assert bad_type.status_code == 415 and "tool.exe" in bad_type.json()["error"]["message"]
+    assert not (tmp_path / "data" / "uploads" / "ok.txt").exists()  # nothing of the request was kept
+    nameless = client.post("/v1/documents", files=[("files", ("..", b"text", "text/plain"))])
+    assert nameless.status_code == 422
+
+
+def test_a_corrupt_file_fails_alone(client: TestClient):
+    files = [("files", ("broken.pdf", b"%PDF-1.7 not really", "application/pdf")),
+             ("files", ("good.txt", b"The harbour master is Jonas Reef.", "text/plain"))]  # fmt: skip
+    body = client.post("/v1/documents", files=files).json()
+    assert [r["status"] for r in body["results"]] == ["failed", "added"] and body["failed"] == 1
+    assert "broken.pdf" in body["results"][0]["path"] and body["results"][0]["error"]
+
+
+def test_server_picks_up_another_process_ingest(tmp_path: Path):
+    """An ingest outside the server (`rag ingest`, another worker) shows up, BM25 included."""
+    built = components(tmp_path, index_poll_seconds=0.2)
+    with TestClient(create_app(built.settings, built)) as c:
+        extra = tmp_path / "more"
+        extra.mkdir()
+        (extra / "otter.txt").write_text("The otter sanctuary opens at Quillhaven every spring.")
+        other = build_ingestor(built.settings, built.retriever.store, built.retriever.embedder)
+        other.ingest([extra])
+        deadline = time.monotonic() + 10
+        found = []
+        while time.monotonic() < deadline and not found:
+            chunks = c.post("/v1/retrieve", json={"query": "Quillhaven otter", "mode": "bm25"}).json()[
+                "chunks"
+            ]
+            found = [ch for ch in chunks if ch["doc_id"] == "more/otter.txt"]
+            time.sleep(0.1)
+        assert found, "BM25 never saw the other process's document"
+
+
+# -- the real openai client against a real server ------------------------------------------
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[str]:
+    import socket
+
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app(tmp_path, api_keys="k1"), host="127.0.0.1", port=port,
+                                           log_level="warning"))  # fmt: skip
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started
+    yield f"http://127.0.0.1:{port}/v1"
+    server.should_exit = True
+    thread.join(10)
+
+
+def test_openai_client_gets_an_answer_with_sources(served: str):
+    from openai import AuthenticationError, OpenAI
+
+    client = OpenAI(base_url=served, api_key="k1", max_retries=0)
+    assert [m.id for m in client.models.list()] == ["extractive"]
+    completion = client.chat.completions.create(
+        model="extractive", messages=[{"role": "user", "content": QUESTION}]
+    )
+    assert "refining" in completion.choices[0].message.content
+    rag = completion.model_extra["rag"]
+    assert any(s["cited"] and "refining" in s["quote"] for s in rag["sources"])
+
+    stream = client.chat.completions.create(
+        model="extractive", messages=[{"role": "user", "content": QUESTION}], stream=True
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks)
+    assert text == completion.choices[0].message.content
+    assert chunks[-1].choices[0].finish_reason == "stop" and chunks[-1].model_extra["rag"]["sources"]
+
+    with pytest.raises(AuthenticationError) as failed:
+        OpenAI(base_url=served, api_key="nope", max_retries=0).models.list()
+    assert failed.value.status_code == 401
