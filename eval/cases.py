@@ -19,6 +19,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from rag.feedback import Feedback
+
 
 class HistoryTurn(BaseModel):
     question: str
@@ -102,6 +104,34 @@ def read_cases(path: Path) -> list[Case]:
         except (ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"{path}:{number}: not a valid case ({exc})") from exc
     return cases
+
+
+def cases_from_feedback(entries: list[Feedback]) -> list[dict]:
+    """Thumbs-down answers as draft cases (JSONL records of our format).
+
+    The question, its history and a tag are known; what the right answer is is not. Each record
+    keeps the rejected answer and the comment under `review`, for whoever adds `answers` (or sets
+    `answerable: false`) before the case joins a gold set; `read_cases` ignores `review`.
+    """
+    return [
+        {
+            "id": f"feedback-{entry.id}",
+            "question": entry.answer.question,
+            "history": entry.history,
+            "answers": [],
+            "answerable": True,
+            "tags": ["feedback", "needs-review"],
+            "review": {
+                "rejected_answer": entry.answer.answer,
+                "refused": entry.answer.refused,
+                "comment": entry.comment,
+                "cited": sorted({s.doc_id for s in entry.answer.sources if s.cited}),
+                "created_at": entry.created_at,
+            },
+        }
+        for entry in entries
+        if entry.rating == "down"
+    ]
 
 
 def sample(cases: list[Case], limit: int | None, seed: int) -> list[Case]:

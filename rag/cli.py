@@ -176,6 +176,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from eval.cases import read_cases, sample
     from rag.embeddings import build_embedder
 
+    if args.export_feedback:
+        return _export_feedback(Path(args.export_feedback))
+    if not args.cases:
+        print("rag eval: give a case file (or --export-feedback FILE)", file=sys.stderr)
+        return EXIT_USAGE
     cases_path = Path(args.cases)
     corpus = Path(args.corpus) if args.corpus else cases_path.parent / "docs"
     if not cases_path.is_file() or not corpus.is_dir():
@@ -246,6 +251,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
             print(f"{metric} = {value} is under {floor}", file=sys.stderr)
             status = EXIT_FAILED
     return status
+
+
+def _export_feedback(out: Path) -> int:
+    from eval.cases import cases_from_feedback
+    from rag.feedback import FeedbackStore
+
+    settings = Settings()
+    cases = cases_from_feedback(FeedbackStore(settings.data_dir / "feedback.sqlite3").entries("down"))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("".join(json.dumps(c, ensure_ascii=False) + "\n" for c in cases), encoding="utf-8")
+    print(f"wrote {len(cases)} thumbs-down answer(s) as draft cases to {out}: add `answers` to each")
+    return EXIT_OK
 
 
 def _set_env_value(path: Path, key: str, value: str) -> None:
@@ -402,7 +419,12 @@ def build_parser() -> argparse.ArgumentParser:
         "regression or a --fail-under floor is not met.",
     )
     evaluate.add_argument(
-        "cases", help="case file: ours (.jsonl), SQuAD-derived (.jsonl) or rag_dataset.json"
+        "cases", nargs="?", help="case file: ours (.jsonl), SQuAD-derived (.jsonl) or rag_dataset.json"
+    )
+    evaluate.add_argument(
+        "--export-feedback",
+        metavar="FILE",
+        help="write the UI's thumbs-down answers as draft cases (JSONL) to FILE, and stop",
     )
     evaluate.add_argument("--corpus", help="documents to ingest (default: docs/ beside the case file)")
     evaluate.add_argument("--limit", type=int, help="sample this many cases (seeded)")

@@ -32,7 +32,9 @@ def test_help_does_not_import_heavy_libraries():
     assert out.stdout.strip() == "[]"
 
 
-@pytest.mark.parametrize("argv", [[cmd, "--help"] for cmd in ("ingest", "retrieve", "ask", "chat")])
+@pytest.mark.parametrize(
+    "argv", [[cmd, "--help"] for cmd in ("ingest", "retrieve", "ask", "chat", "serve", "eval")]
+)
 def test_subcommand_help_explains_itself(argv, capsys):
     with pytest.raises(SystemExit) as exited:
         main(argv)
@@ -125,3 +127,38 @@ def test_chat_answers_follow_ups_until_end_of_input(corpus: Path, hash_env: dict
     assert chat.stdout.count("sources:") == 2, chat.stdout
     # The follow-up alone shares no word with the corpus; carried over, it finds the recycling line.
     assert "recycling" in chat.stdout.split("\n> ")[2]
+
+
+def test_serve_refuses_unsafe_setups_before_loading_anything(tmp_path: Path, hash_env: dict):
+    exposed = _run("serve", "--host", "0.0.0.0", env=hash_env)
+    assert exposed.returncode == 2 and "without API keys" in exposed.stderr
+    workers = _run("serve", "--workers", "2", env=hash_env)
+    assert workers.returncode == 2 and "RAG_CHROMA_URL" in workers.stderr
+    bad_keys = tmp_path / "keys"
+    bad_keys.write_text("k1 owner\n")
+    keys_file = _run("serve", env={**hash_env, "RAG_API_KEYS_FILE": str(bad_keys)})
+    assert keys_file.returncode == 2 and f"{bad_keys}:1" in keys_file.stderr
+
+
+def test_eval_exports_thumbs_down_answers_as_draft_cases(tmp_path: Path, hash_env: dict):
+    from eval.cases import read_cases
+    from rag.feedback import FeedbackStore
+    from rag.types import Answer
+
+    store = FeedbackStore(tmp_path / "data" / "feedback.sqlite3")
+    answer = Answer(question="Who runs the mill?", condensed_query="Who runs the mill?", answer="Nobody [1].",
+                    refused=False, backend="extractive", model="extractive")  # fmt: skip
+    store.add(answer, "up")
+    history = [{"question": "Is there a mill?", "answer": "Yes."}]
+    store.add(answer, "down", "wrong person", history=history)
+    out = tmp_path / "drafts.jsonl"
+    run = _run("eval", "--export-feedback", str(out), env=hash_env)
+    assert run.returncode == 0, run.stderr
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(records) == 1
+    assert records[0]["review"] == {"rejected_answer": "Nobody [1].", "refused": False,
+                                    "comment": "wrong person", "cited": [],
+                                    "created_at": records[0]["review"]["created_at"]}  # fmt: skip
+    (case,) = read_cases(out)
+    assert (case.question, case.history[0].question) == ("Who runs the mill?", "Is there a mill?")
+    assert "needs-review" in case.tags
