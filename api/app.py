@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import threading
 import time
 import uuid
@@ -228,7 +229,8 @@ def create_app(settings: Settings, components: Components, with_ui: bool = False
             log.exception("store not reachable")
             return _error(503, "the document store is not reachable", "overloaded_error")
         return {"status": "ready", "chunks": chunks, "backend": answerer.llm.backend,
-                "model": answerer.llm.model, "index_version": retriever.version}  # fmt: skip
+                "model": answerer.llm.model, "index_version": retriever.version,
+                "pid": os.getpid()}  # with --workers N, which process answered  # fmt: skip
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", response_class=PlainTextResponse,
              responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text"}})  # fmt: skip

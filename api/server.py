@@ -15,4 +15,4 @@ from rag.settings import Settings
 
 def app() -> FastAPI:
     settings = Settings()
-    return create_app(settings, build_components(settings), with_ui=True)
+    return create_app(settings, build_components(settings), with_ui=settings.ui)

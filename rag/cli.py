@@ -307,6 +307,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
+    if args.workers > 1 and settings.ui:
+        os.environ["RAG_UI"] = "false"
+        print("--workers > 1: serving the API only (the UI keeps chat sessions in one process)")
     if not keys:
         print("no API keys configured: serving on 127.0.0.1 only, open to local programs")
     import uvicorn

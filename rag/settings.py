@@ -115,6 +115,11 @@ class Settings(BaseSettings):
         "127.0.0.1",
         description="`rag serve`: address to bind. Anything but loopback needs API keys.",
     )
+    ui: bool = Field(
+        True,
+        description="`rag serve`: mount the staff UI at `/`. Off with `--workers` > 1: the UI keeps "
+        "each chat session inside one process.",
+    )
     port: int = Field(7860, ge=1, le=65535, description="`rag serve`: port of the UI (`/`) and API (`/v1`).")
     api_keys: str = Field(
         "",
