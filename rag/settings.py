@@ -141,7 +141,7 @@ class Settings(BaseSettings):
     max_generations: int = Field(
         2, ge=1, description="Answers generated at once; more requests wait in a queue."
     )
-    max_queue: int = Field(16, ge=0, description="Requests that may wait for a generation slot (then 429).")
+    max_queue: int = Field(32, ge=0, description="Requests that may wait for a generation slot (then 429).")
     queue_timeout: float = Field(
         30.0, gt=0, description="Seconds a request waits for a generation slot before 503."
     )

@@ -1,0 +1,138 @@
+"""Loopback load against a running `rag serve`: N clients in a loop for a while, then numbers.
+
+Each client is a thread with its own connection, picking a request kind by weight (ask,
+retrieve, upload) and a question from a list. Reported per kind: requests, requests/s,
+latency p50/p95/p99, status codes; plus the server's RSS at start and end (all its processes)
+when its pid is given.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+QUESTIONS = [
+    "What does the author say about refining capacity?",
+    "What upstream capabilities does the commenter say India must build?",
+    "Which deal shows why India still needs China's expertise for batteries?",
+    "What is the capital of Peru?",  # off-topic: exercises refusal
+    "How do sodium-ion batteries compare with lithium-ion?",
+]
+
+
+@dataclass
+class Sample:
+    kind: str
+    status: int  # 0: the request failed before an HTTP status (connection error, timeout)
+    seconds: float
+
+
+@dataclass
+class LoadResult:
+    clients: int
+    seconds: float
+    samples: list[Sample] = field(default_factory=list)
+    rss_start_mb: float | None = None
+    rss_end_mb: float | None = None
+
+    def summary(self) -> dict:
+        out: dict = {"clients": self.clients, "seconds": round(self.seconds, 1), "kinds": {}}
+        for kind in sorted({s.kind for s in self.samples}):
+            mine = [s for s in self.samples if s.kind == kind]
+            ok = sorted(s.seconds for s in mine if 200 <= s.status < 300)
+            statuses: dict[str, int] = {}
+            for s in mine:
+                statuses[str(s.status)] = statuses.get(str(s.status), 0) + 1
+            out["kinds"][kind] = {
+                "requests": len(mine),
+                "per_second": round(len(mine) / self.seconds, 2),
+                "p50_ms": _ms(ok, 50),
+                "p95_ms": _ms(ok, 95),
+                "p99_ms": _ms(ok, 99),
+                "statuses": statuses,
+            }
+        total = len(self.samples)
+        out["requests"] = total
+        out["per_second"] = round(total / self.seconds, 2)
+        out["server_errors"] = sum(1 for s in self.samples if s.status >= 500 or s.status == 0)
+        out["rss_start_mb"], out["rss_end_mb"] = self.rss_start_mb, self.rss_end_mb
+        return out
+
+
+def _ms(sorted_seconds: list[float], percentile: int) -> float | None:
+    if not sorted_seconds:
+        return None
+    if len(sorted_seconds) == 1:
+        return round(sorted_seconds[0] * 1000, 1)
+    return round(statistics.quantiles(sorted_seconds, n=100, method="inclusive")[percentile - 1] * 1000, 1)
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants (uvicorn workers), from /proc."""
+    total, pending = 0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        total += next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
+        pending += [int(c) for c in children]
+    return round(total / 1024, 1)
+
+
+def run(base_url: str, clients: int, seconds: float, mix: dict[str, float], api_key: str | None = None,
+        server_pid: int | None = None, seed: int = 7) -> LoadResult:  # fmt: skip
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    result = LoadResult(clients=clients, seconds=seconds)
+    result.rss_start_mb = rss_mb(server_pid) if server_pid else None
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+    kinds, weights = list(mix), list(mix.values())
+
+    def client(number: int) -> None:
+        rng = random.Random(seed * 1000 + number)
+        with httpx.Client(base_url=base_url, headers=headers, timeout=120) as http:
+            while time.monotonic() < deadline:
+                kind = rng.choices(kinds, weights)[0]
+                started = time.perf_counter()
+                try:
+                    status = _request(http, kind, rng, number).status_code
+                except httpx.HTTPError:
+                    status = 0
+                with lock:
+                    result.samples.append(Sample(kind, status, time.perf_counter() - started))
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    result.seconds = time.monotonic() - started
+    result.rss_end_mb = rss_mb(server_pid) if server_pid else None
+    return result
+
+
+def _request(http: httpx.Client, kind: str, rng: random.Random, number: int) -> httpx.Response:
+    question = rng.choice(QUESTIONS)
+    match kind:
+        case "ask":
+            return http.post("/v1/ask", json={"question": question})
+        case "retrieve":
+            return http.post("/v1/retrieve", json={"query": question})
+        case "upload":
+            # Each client rewrites its own small file: an update, so the store does not grow.
+            text = f"Load note {number}: shipment {rng.randrange(10**6)} of cobalt left the port."
+            return http.post(
+                "/v1/documents", files=[("files", (f"load-{number}.txt", text.encode(), "text/plain"))]
+            )
+        case _:
+            raise ValueError(f"unknown request kind {kind!r}")
