@@ -397,13 +397,20 @@ def create_app(settings: Settings, components: Components, with_ui: bool = False
     if with_ui:
         import gradio as gr
 
-        from ui.app import build_ui
+        from ui.app import build_ui, mount_options
 
-        auth = (lambda user, password: password in keys) if keys else None
+        def login(user: str, password: str) -> bool:
+            # Gradio tells the UI only the user name: "admin" is the name admin keys sign in with.
+            return password in keys and (user != "admin" or keys[password] or not admin_keys_exist)
+
+        def may_change_documents(user: str | None) -> bool:
+            return not admin_keys_exist or user == "admin"
+
         app = gr.mount_gradio_app(
-            app, build_ui(components), path="/", auth=auth,
-            auth_message="Sign in with any user name and an API key as the password.",
-            max_file_size=int(settings.max_file_mb * 1e6), footer_links=[],
+            app, build_ui(components, may_change_documents), path="/", auth=login if keys else None,
+            auth_message="Sign in with an API key as the password; as user `admin` with an admin key "
+            "to upload or delete documents.",
+            max_file_size=int(settings.max_file_mb * 1e6), footer_links=[], **mount_options(),
         )  # fmt: skip
     return app
 

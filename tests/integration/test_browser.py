@@ -1,0 +1,158 @@
+"""The staff UI end to end: `rag serve` with the real embedder, driven in Debian's chromium.
+
+Screenshots land in test-artifacts/browser/ for a human to look at.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SHOTS = REPO / "test-artifacts" / "browser"
+CHROMIUM = Path("/usr/bin/chromium")
+# Chromium's own background traffic (updates, sync, QUIC probes) off: the page alone talks.
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+QUESTION = "What does the author say about refining capacity?"
+FACT = (
+    "The Zorblax turbine at Lake Quimby produces 42 megawatts of tidal power. "
+    "It was commissioned by the Quimby Water Board."
+)
+FACT_QUESTION = "How much power does the Zorblax turbine at Lake Quimby produce?"
+
+# `make test` installs chromium; RAG_SKIP_BROWSER=1 is the documented way out where it can't.
+pytestmark = [
+    pytest.mark.skipif(bool(os.environ.get("RAG_SKIP_BROWSER")), reason="RAG_SKIP_BROWSER is set"),
+    pytest.mark.timeout(240),
+]
+
+
+def _rag(*args: str) -> list[str]:
+    return [sys.executable, "-m", "rag.cli", *args]
+
+
+@pytest.fixture
+def server(tmp_path: Path, port: int) -> Iterator[str]:
+    """`rag serve` over a data dir holding the ingested sample corpus; killed afterwards."""
+    # Only this test's settings: no RAG_* from the caller, no .env (the cwd is the tmp dir).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    env |= {"RAG_DATA_DIR": str(tmp_path / "data"), "RAG_LLM": "extractive"}
+    ingest = subprocess.run(
+        _rag("ingest", str(REPO / "index" / "samples" / "corpus")),
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert ingest.returncode == 0, ingest.stderr[-2000:]
+
+    log = (tmp_path / "server.log").open("w")
+    proc = subprocess.Popen(
+        _rag("serve", "--port", str(port)), cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None, "rag serve exited:\n" + (tmp_path / "server.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "rag serve did not answer /healthz in 120 s"
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def _ask(page, question: str) -> None:
+    """Ask in the chat and wait until the checked answer's sources are shown for it."""
+    box = page.locator("#question textarea")
+    box.fill(question)
+    box.press("Enter")
+    page.locator("#sources .question", has_text=question).wait_for(timeout=60_000)
+
+
+def _last_answer(page) -> str:
+    return page.locator("#chatbot [data-testid='bot']").last.inner_text()
+
+
+def test_chat_with_citations_then_upload_and_ask_about_it(server: str, tmp_path: Path):
+    from playwright.sync_api import expect, sync_playwright
+
+    assert CHROMIUM.exists(), "no /usr/bin/chromium: `make test` installs it, or set RAG_SKIP_BROWSER=1"
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    fact_file = tmp_path / "zorblax_turbine.txt"
+    fact_file.write_text(FACT)
+    outside: list[str] = []
+    errors: list[str] = []
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.on(
+                "request",
+                lambda r: (
+                    outside.append(r.url)
+                    if urlparse(r.url).hostname not in (None, "127.0.0.1", "localhost")
+                    else None
+                ),
+            )
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(server)
+            expect(page.locator("#question textarea")).to_be_visible(timeout=30_000)
+
+            # A cited answer, with the quote highlighted in its passage.
+            _ask(page, QUESTION)
+            answer = _last_answer(page)
+            assert re.search(r"\[\d+\]", answer), answer
+            assert "refining" in answer.lower()
+            quote = page.locator("#sources .cited .quote").first.inner_text().strip("“”")
+            assert quote and quote in answer
+            expect(page.locator("#sources .cited mark").first).to_have_text(quote)
+            page.screenshot(path=str(SHOTS / "chat.png"), full_page=True)
+
+            # Upload a file with a fact no sample document has.
+            page.get_by_role("tab", name="Documents").click()
+            page.locator("#upload-files input[type=file]").set_input_files(str(fact_file))
+            expect(page.locator("#upload-files")).to_contain_text(fact_file.name, timeout=30_000)
+            page.locator("#upload").click()
+            status = page.locator("#library-status")
+            expect(status).to_contain_text("1 of 1 file ingested", timeout=60_000)
+            expect(status).to_contain_text(f"✓ {fact_file.name}: added")
+            expect(page.locator("#documents-table")).to_contain_text(f"uploads/{fact_file.name}")
+
+            # A new conversation, so the follow-up logic does not mix in the first question.
+            page.get_by_role("tab", name="Chat").click()
+            page.locator("#clear").click()
+            expect(page.locator("#chatbot [data-testid='bot']")).to_have_count(0)
+            _ask(page, FACT_QUESTION)
+            assert "42 megawatts" in _last_answer(page)
+            expect(page.locator("#sources .cited").first).to_contain_text(fact_file.name)
+            page.screenshot(path=str(SHOTS / "upload-answer.png"), full_page=True)
+            font = page.evaluate("getComputedStyle(document.querySelector('#question textarea')).fontFamily")
+        finally:
+            browser.close()
+
+    assert outside == [], "the page must not reach outside this machine"
+    assert errors == [], errors
+    # System fonts: api.app passes ui.app.mount_options() to gr.mount_gradio_app (theme, CSS).
+    assert font.startswith("system-ui"), f"the UI theme is not applied (font {font})"

@@ -1,0 +1,228 @@
+"""The staff UI: chat with cited, checked answers, and the documents behind them.
+
+`build_ui(components)` returns the Blocks; `api.app` mounts it at `/` with `mount_options()`
+(Gradio 6 takes theme and CSS at mount/launch time, not in the Blocks constructor). The logic
+is in `ui.handlers`; this module only lays out components and wires events to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import gradio as gr
+
+from index.components import Components
+from index.loaders import SUPPORTED_EXTENSIONS
+from ui import handlers, render
+
+NOT_ADMIN = "Only admins may upload or delete documents: sign in as `admin` with an admin key."
+EXAMPLE = "What does the author say about refining capacity?"
+CSS_PATH = Path(__file__).with_name("style.css")
+SOURCES_CSS = Path(__file__).with_name("sources.css")
+HELP = (
+    "Ask about the ingested documents. Every sentence of an answer is checked against the "
+    "passages it cites as [n]; the **Sources** panel shows each passage with the quoted span "
+    "highlighted (click an answer to see its sources). Sentences the documents don't support "
+    "are flagged ⚠, and when the documents hold no answer you are told so. Follow-up questions "
+    "use the conversation so far. Rate answers with the thumbs under each one."
+)
+# System fonts only: nothing is fetched from a font service, and no font files load either.
+SANS = ["system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "sans-serif"]
+MONO = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "Liberation Mono", "monospace"]
+
+
+def theme() -> gr.themes.Base:
+    return gr.themes.Default(primary_hue="blue", neutral_hue="slate", font=SANS, font_mono=MONO)
+
+
+def mount_options() -> dict:
+    """What the UI adds to gr.mount_gradio_app's arguments: its look, and no run history."""
+    return {
+        "theme": theme(),
+        "css_paths": [CSS_PATH],
+        "run_history": False,  # Gradio would otherwise keep every answer in the browser's storage
+    }
+
+
+def build_ui(
+    components: Components, may_change_documents: Callable[[str | None], bool] = lambda user: True
+) -> gr.Blocks:
+    """`may_change_documents(user name)` guards upload and delete (the server's admin keys)."""
+    settings = components.settings
+    llm = components.answerer.llm
+
+    with gr.Blocks(title="Grounded Q&A", analytics_enabled=False) as demo:
+        exchanges = gr.State([])
+        pending = gr.State("")  # the question being answered: the textbox is cleared at once
+
+        gr.Markdown(f"# Ask your documents\n{HELP}", elem_id="intro")
+        with gr.Tabs():
+            with gr.Tab("Chat", id="chat"), gr.Row(equal_height=False):
+                with gr.Column(scale=3, min_width=420):
+                    chatbot = gr.Chatbot(
+                        elem_id="chatbot",
+                        label="Conversation",
+                        height=560,
+                        placeholder="Ask a question about the ingested documents.",
+                        latex_delimiters=[],
+                        buttons=["copy"],
+                        feedback_options=("Like", "Dislike"),
+                    )
+                    with gr.Row():
+                        question = gr.Textbox(
+                            elem_id="question",
+                            placeholder="Ask a question, then press Enter",
+                            show_label=False,
+                            scale=5,
+                            max_lines=6,
+                            max_length=settings.max_question_chars,
+                        )
+                        ask = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="ask")
+                    gr.Examples([[EXAMPLE]], inputs=[question], label="Example")
+                    with gr.Row():
+                        comment = gr.Textbox(
+                            label="Comment sent with your next thumbs up / down (optional)",
+                            scale=4,
+                            max_lines=2,
+                            elem_id="comment",
+                        )
+                        clear = gr.Button("Clear conversation", scale=1, min_width=120, elem_id="clear")
+                    feedback_status = gr.Markdown(elem_id="feedback-status")
+                with gr.Column(scale=2, min_width=320):
+                    with gr.Accordion("Settings", open=True, elem_id="settings"):
+                        mode = gr.Radio(
+                            ["hybrid", "dense", "bm25"],
+                            value=settings.retrieval_mode,
+                            label="Retrieval mode",
+                            info="hybrid = meaning + keywords; dense = meaning; bm25 = keywords",
+                        )
+                        top_k = gr.Slider(
+                            1,
+                            max(20, settings.top_k),
+                            value=settings.top_k,
+                            step=1,
+                            label="Passages retrieved (top k)",
+                        )
+                        gr.Markdown(f"**Answer model:** `{llm.backend}` · `{llm.model}` (set by `RAG_LLM`)")
+                    gr.Markdown("### Sources")
+                    sources = gr.HTML(
+                        render.sources_html(None), elem_id="sources", css_template=SOURCES_CSS.read_text()
+                    )
+
+            with gr.Tab("Documents", id="documents"):
+                gr.Markdown(
+                    "Upload files to make them answerable (supported: "
+                    f"{' '.join(sorted(SUPPORTED_EXTENSIONS))}; up to {settings.max_file_mb:g} MB each). "
+                    "A file with the same name replaces its earlier upload."
+                )
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=3):
+                        files = gr.File(
+                            file_count="multiple",
+                            file_types=sorted(SUPPORTED_EXTENSIONS),
+                            type="filepath",
+                            label="Files to upload",
+                            elem_id="upload-files",
+                        )
+                        upload = gr.Button("Upload and ingest", variant="primary", elem_id="upload")
+                    with gr.Column(scale=2):
+                        library_status = gr.Markdown(elem_id="library-status")
+                        with gr.Row():
+                            doomed = gr.Dropdown(
+                                [], label="Document to delete", scale=3, elem_id="delete-doc"
+                            )
+                            delete = gr.Button(
+                                "Delete", variant="stop", scale=1, min_width=80, elem_id="delete"
+                            )
+                table = gr.Dataframe(
+                    headers=["Document", "Title", "Chunks", "Last ingested (UTC)", "Uploaded"],
+                    datatype=["str", "str", "number", "str", "str"],
+                    interactive=False,
+                    label="Ingested documents",
+                    elem_id="documents-table",
+                )
+                refresh = gr.Button("Refresh list", size="sm")
+
+        # -- chat ----------------------------------------------------------------------------
+        def answer(text, convo, mode_value, k):
+            for view in handlers.chat(components, text, convo, mode_value, k):
+                yield view.messages, view.exchanges, view.sources
+
+        # Asking is locked while an answer streams: a second question would read the conversation
+        # (and the pending question) before the first answer is in it.
+        def lock(text):
+            return gr.Textbox(value="", interactive=False), gr.Button(interactive=False), text
+
+        def unlock():
+            return gr.Textbox(interactive=True), gr.Button(interactive=True)
+
+        for trigger in (question.submit, ask.click):
+            trigger(lock, [question], [question, ask, pending], queue=False).then(
+                answer,
+                [pending, exchanges, mode, top_k],
+                [chatbot, exchanges, sources],
+                concurrency_limit=settings.max_generations,
+                concurrency_id="answer",
+            ).then(unlock, None, [question, ask], queue=False)
+        # The chatbot's own trash icon clears only the messages: reset the conversation with it.
+        reset = (
+            lambda: ([], [], render.sources_html(None), ""),
+            None,
+            [chatbot, exchanges, sources, feedback_status],
+        )
+        clear.click(*reset, queue=False)
+        chatbot.clear(*reset, queue=False)
+
+        def show_sources(convo, event: gr.SelectData):
+            return handlers.sources_for(convo, event.index)
+
+        chatbot.select(show_sources, [exchanges], [sources])
+
+        def rate(convo, note, event: gr.LikeData):
+            return handlers.feedback(components, convo, event.index, handlers.rating(event.liked), note), ""
+
+        chatbot.like(rate, [exchanges, comment], [feedback_status, comment])
+
+        # -- documents -----------------------------------------------------------------------
+        def library_outputs(view: handlers.LibraryView):
+            return view.status, view.rows, gr.Dropdown(choices=view.doc_ids, value=None)
+
+        # Gradio injects the progress tracker through this default: it must be a call here.
+        def on_upload(paths, request: gr.Request, progress=gr.Progress()):  # noqa: B008
+            if not may_change_documents(request.username):
+                return (*library_outputs(handlers.documents(components, NOT_ADMIN)), None)
+
+            def report(done: int, total: int, name: str) -> None:
+                progress((done, total), desc=f"Ingesting {name}" if name else "Done", unit="files")
+
+            view = handlers.upload(components, handlers.read_files(paths or []), report)
+            return (*library_outputs(view), None)
+
+        upload.click(
+            on_upload,
+            [files],
+            [library_status, table, doomed, files],
+            concurrency_limit=1,
+            concurrency_id="ingest",
+        )
+
+        def on_delete(doc_id, request: gr.Request):
+            if not may_change_documents(request.username):
+                return library_outputs(handlers.documents(components, NOT_ADMIN))
+            return library_outputs(handlers.delete(components, doc_id))
+
+        delete.click(
+            on_delete,
+            [doomed],
+            [library_status, table, doomed],
+            concurrency_limit=1,
+            concurrency_id="ingest",
+        )
+        refresh.click(
+            lambda: library_outputs(handlers.documents(components)), None, [library_status, table, doomed]
+        )
+        demo.load(
+            lambda: library_outputs(handlers.documents(components)), None, [library_status, table, doomed]
+        )
+    return demo

@@ -1,0 +1,215 @@
+"""What the UI's buttons do, as plain functions over `Components`: testable without Gradio.
+
+The conversation lives in a list of `Exchange`s (kept per browser session in a gr.State); the
+chat messages are always rendered from it, so message 2i and 2i+1 belong to exchange i.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+from index.components import Components
+from index.sync import IngestLocked
+from rag.answer import Turn
+from rag.types import Answer
+from ui import render
+
+log = logging.getLogger(__name__)
+
+LOCKED = "Another ingest is running (an upload, a delete or `rag ingest`): try again in a moment."
+THINKING = "_Searching the documents…_"
+
+
+@dataclass
+class Exchange:
+    question: str
+    answer: Answer | None = None  # None while streaming, or when it failed
+    text: str = ""  # streamed text so far
+    message: str | None = None  # Markdown shown instead of the answer (errors, empty index)
+
+
+class ChatView(NamedTuple):
+    messages: list[dict]
+    exchanges: list[Exchange]
+    sources: str  # HTML of the sources panel
+
+
+class LibraryView(NamedTuple):
+    status: str  # Markdown
+    rows: list[list]  # the documents table
+    doc_ids: list[str]
+
+
+# -- chat ------------------------------------------------------------------------------------
+
+
+def messages(exchanges: Sequence[Exchange], notice: str | None = None) -> list[dict]:
+    """Chat messages (user, assistant) for each exchange; a notice is a last, unnumbered one."""
+    out = []
+    for ex in exchanges:
+        out.append({"role": "user", "content": render.md(ex.question)})
+        if ex.message is not None:
+            content = ex.message
+        elif ex.answer is not None:
+            content = render.answer_markdown(ex.answer)
+        else:
+            content = f"{render.md(ex.text)} ▍" if ex.text else THINKING
+        out.append({"role": "assistant", "content": content})
+    if notice:
+        out.append({"role": "assistant", "content": notice})
+    return out
+
+
+def history(exchanges: Sequence[Exchange]) -> list[Turn]:
+    """Earlier turns for condensing a follow-up: every exchange that got an answer."""
+    return [Turn(ex.question, ex.answer.answer) for ex in exchanges if ex.answer is not None]
+
+
+def chat(
+    components: Components,
+    question: str,
+    exchanges: Sequence[Exchange],
+    mode: str | None = None,
+    top_k: int | None = None,
+) -> Iterator[ChatView]:
+    """Stream one answer: the question at once, then the text as it comes, then the checked
+    Answer (which replaces the streamed text: a refusal withdraws it)."""
+    done = list(exchanges)
+    question = (question or "").strip()
+    if not question:
+        yield ChatView(messages(done, "Please type a question first."), done, _latest_sources(done))
+        return
+    limit = components.settings.max_question_chars
+    if len(question) > limit:
+        notice = f"That question is {len(question)} characters long; the limit is {limit}."
+        yield ChatView(messages(done, notice), done, _latest_sources(done))
+        return
+
+    current = Exchange(question)
+    convo = [*done, current]
+    waiting = render.sources_html(None, "Searching…")
+    yield ChatView(messages(convo), convo, waiting)
+    try:
+        stream = components.answerer.stream(question, history(done), mode=mode, top_k=int(top_k or 0) or None)
+        for event in stream:
+            if isinstance(event, Answer):
+                current.answer = event
+            else:
+                current.text += event
+                yield ChatView(messages(convo), convo, waiting)
+    except Exception as exc:  # a model or store failure must not reach the page as a traceback
+        log.exception("answering %r failed", question)
+        current.text = ""
+        current.message = f"⚠ Sorry, the answer failed: {render.md(_short(exc))}. Please try again."
+        yield ChatView(messages(convo), convo, render.sources_html(None, "No answer."))
+        return
+    answer = current.answer
+    if answer is None:  # the stream ended early: treat as a failure, not a blank answer
+        current.message = "⚠ Sorry, the answer was cut off. Please try again."
+    elif (
+        answer.refused and answer.refusal_reason == "nothing in the documents" and _store_is_empty(components)
+    ):
+        current.message = render.NO_DOCUMENTS
+        yield ChatView(messages(convo), convo, render.sources_html(None, "No documents yet."))
+        return
+    yield ChatView(messages(convo), convo, render.sources_html(answer))
+
+
+def _short(exc: Exception, limit: int = 200) -> str:
+    """One line naming the error: its type and the start of its message, never a traceback."""
+    text = " ".join(str(exc).split())
+    text = text if len(text) <= limit else text[: limit - 1] + "…"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _store_is_empty(components: Components) -> bool:
+    try:
+        return not components.library.documents()
+    except Exception:
+        log.exception("listing documents failed")
+        return False
+
+
+def _latest_sources(exchanges: Sequence[Exchange]) -> str:
+    return render.sources_html(next((ex.answer for ex in reversed(exchanges) if ex.answer), None))
+
+
+def sources_for(exchanges: Sequence[Exchange], message_index: int) -> str:
+    """The sources panel for the answer a clicked chat message belongs to."""
+    i = message_index // 2
+    answer = exchanges[i].answer if 0 <= i < len(exchanges) else None
+    return render.sources_html(answer)
+
+
+def rating(liked: bool | str | None) -> str | None:
+    """Gradio's LikeData.liked as a rating; clicking a thumb again to undo it sends ""."""
+    if liked is True or liked == "Like":
+        return "up"
+    if liked is False or liked == "Dislike":
+        return "down"
+    return None
+
+
+def feedback(
+    components: Components,
+    exchanges: Sequence[Exchange],
+    message_index: int,
+    rating: str | None,
+    comment: str = "",
+) -> str:
+    """Store a thumbs up/down with the whole Answer and the conversation before it."""
+    i = message_index // 2
+    if not 0 <= i < len(exchanges) or exchanges[i].answer is None:
+        return "There is no answer there to rate."
+    if rating is None:
+        return "Rating removed here; one already sent stays on record."
+    earlier = [{"question": t.question, "answer": t.answer} for t in history(exchanges[:i])]
+    components.feedback.add(exchanges[i].answer, rating, comment or "", history=earlier)
+    word = "helpful" if rating == "up" else "not helpful"
+    return f"Thanks: “{render.md(exchanges[i].question)}” rated {word}, with the full answer record."
+
+
+# -- documents -------------------------------------------------------------------------------
+
+
+def documents(components: Components, status: str = "") -> LibraryView:
+    docs = components.library.documents()
+    if not status and not docs:
+        status = render.NO_DOCUMENTS
+    return LibraryView(status, render.document_rows(docs), [d.doc_id for d in docs])
+
+
+def read_files(paths: Sequence[str | Path]) -> list[tuple[str, bytes]]:
+    """(original name, bytes) of files Gradio saved: it keeps the client's name as the base name."""
+    return [(Path(p).name, Path(p).read_bytes()) for p in paths]
+
+
+def upload(
+    components: Components,
+    files: Sequence[tuple[str, bytes]],
+    progress: Callable[[int, int, str], None] | None = None,
+) -> LibraryView:
+    """Ingest uploaded files; one status line per file."""
+    if not files:
+        return documents(components, "Choose one or more files first.")
+    try:
+        results = components.library.upload(list(files), progress)
+    except IngestLocked:
+        return documents(components, LOCKED)
+    return documents(components, render.upload_markdown(results))
+
+
+def delete(components: Components, doc_id: str | None) -> LibraryView:
+    if not doc_id:
+        return documents(components, "Choose a document to delete first.")
+    try:
+        removed = components.library.delete(doc_id)
+    except IngestLocked:
+        return documents(components, LOCKED)
+    if not removed:
+        return documents(components, f"No document {render.md(doc_id)}: it may already be deleted.")
+    return documents(components, f"Deleted **{render.md(doc_id)}** ({removed} chunks).")
