@@ -18,7 +18,7 @@ export CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=O
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install browser run test lint eval clean
+.PHONY: install browser run test reliability lint eval clean
 
 install: $(STAMP)
 
@@ -45,6 +45,13 @@ run: install
 # pytest exits 5 when it collected no test; make treats any non-zero exit as failure.
 test: install $(if $(RAG_SKIP_BROWSER),,browser)
 	$(BIN)/pytest
+
+# The long reliability runs (minutes): kill -9 an ingest at 20 random points, then a 5-minute
+# soak of 20 API clients (ask, retrieve, upload) that fails on any 5xx; numbers in bench/results.
+reliability: install
+	RAG_KILL_POINTS=20 $(BIN)/pytest -p no:cacheprovider tests/test_kill9.py
+	$(BIN)/python bench/load_api.py --clients 20 --seconds 300 --mix ask=2,retrieve=2,upload=0.2 \
+		--out bench/results/soak.json
 
 # The sample gold set against its committed baseline: exits 1 on a regression. The extractive
 # backend keeps the gate deterministic; retrieval and grounding are what it guards.

@@ -95,8 +95,10 @@ def main() -> None:
     out = Path(args.out or REPO / "bench" / "results" / f"load_{args.llm}_{args.clients}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=2) + "\n")
-    print(json.dumps(summary, indent=2))
+    print(json.dumps({k: v for k, v in summary.items() if k != "rss_series_mb"}, indent=2))
     print(f"wrote {out}")
+    if summary["server_errors"]:
+        raise SystemExit(f"{summary['server_errors']} server error(s) (5xx or failed connections)")
 
 
 if __name__ == "__main__":

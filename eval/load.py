@@ -40,6 +40,7 @@ class LoadResult:
     samples: list[Sample] = field(default_factory=list)
     rss_start_mb: float | None = None
     rss_end_mb: float | None = None
+    rss_series_mb: list[tuple[float, float]] = field(default_factory=list)  # (seconds in, MB)
 
     def summary(self) -> dict:
         out: dict = {"clients": self.clients, "seconds": round(self.seconds, 1), "kinds": {}}
@@ -62,6 +63,13 @@ class LoadResult:
         out["per_second"] = round(total / self.seconds, 2)
         out["server_errors"] = sum(1 for s in self.samples if s.status >= 500 or s.status == 0)
         out["rss_start_mb"], out["rss_end_mb"] = self.rss_start_mb, self.rss_end_mb
+        if self.rss_series_mb:
+            # Flat means no growth once warm: compare the first sample after a fifth of the run
+            # (caches and allocator pools filled) with the last.
+            warm = next(mb for at, mb in self.rss_series_mb if at >= self.seconds / 5)
+            out["rss_warm_mb"] = warm
+            out["rss_growth_after_warm_pct"] = round(100 * (self.rss_series_mb[-1][1] - warm) / warm, 1)
+            out["rss_series_mb"] = self.rss_series_mb
         return out
 
 
@@ -110,7 +118,14 @@ def run(base_url: str, clients: int, seconds: float, mix: dict[str, float], api_
                 with lock:
                     result.samples.append(Sample(kind, status, time.perf_counter() - started))
 
+    def sample_memory() -> None:
+        while time.monotonic() < deadline:
+            result.rss_series_mb.append((round(time.monotonic() - started, 1), rss_mb(server_pid)))
+            time.sleep(min(10.0, seconds / 20))
+
     threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    if server_pid:
+        threads.append(threading.Thread(target=sample_memory))
     started = time.monotonic()
     for t in threads:
         t.start()
@@ -118,6 +133,8 @@ def run(base_url: str, clients: int, seconds: float, mix: dict[str, float], api_
         t.join()
     result.seconds = time.monotonic() - started
     result.rss_end_mb = rss_mb(server_pid) if server_pid else None
+    if server_pid:
+        result.rss_series_mb.append((round(result.seconds, 1), result.rss_end_mb))
     return result
 
 

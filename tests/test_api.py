@@ -382,3 +382,28 @@ def test_openai_client_gets_an_answer_with_sources(served: str):
     with pytest.raises(AuthenticationError) as failed:
         OpenAI(base_url=served, api_key="nope", max_retries=0).models.list()
     assert failed.value.status_code == 401
+
+
+def test_ui_sign_in_needs_a_key_and_admin_needs_an_admin_key(tmp_path: Path):
+    built = components(tmp_path, api_keys="reader", api_admin_keys="boss")
+    with TestClient(create_app(built.settings, built, with_ui=True)) as c:
+        def login(user: str, key: str) -> int:
+            return c.post("/login", data={"username": user, "password": key}).status_code
+
+        assert login("ann", "wrong") != 200
+        assert login("ann", "reader") == 200
+        assert login("admin", "reader") != 200, "a reader key must not sign in as admin"
+        assert login("admin", "boss") == 200
+        assert c.get("/v1/models").status_code == 401, "the UI session is no API key"
+
+
+def test_load_loop_counts_requests_statuses_and_latency(served: str):
+    from eval.load import run
+
+    result = run(served.removesuffix("/v1"), clients=2, seconds=1.5, mix={"ask": 1, "retrieve": 1},
+                 api_key="k1")  # fmt: skip
+    summary = result.summary()
+    assert summary["requests"] > 2 and summary["server_errors"] == 0
+    assert set(summary["kinds"]) == {"ask", "retrieve"}
+    for kind in summary["kinds"].values():
+        assert kind["statuses"] == {"200": kind["requests"]} and kind["p50_ms"] > 0

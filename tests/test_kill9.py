@@ -1,4 +1,7 @@
-"""kill -9 a real `rag ingest` process at several points; each rerun must converge to the corpus."""
+"""kill -9 a real `rag ingest` process at random points over a mixed corpus (txt, md, html, pdf,
+docx); each rerun must converge to the corpus: no duplicate, nothing missing, BM25 in step.
+
+`make test` kills at 6 points; `make reliability` at 20 (RAG_KILL_POINTS)."""
 
 from __future__ import annotations
 
@@ -17,17 +20,58 @@ from conftest import store_rows
 from rag.settings import Settings
 from rag.store import open_store
 
-KILL_POINTS = 6
+KILL_POINTS = int(os.environ.get("RAG_KILL_POINTS", "6"))
+KINDS = (".txt", ".md", ".html", ".pdf", ".docx")
 
 
-def _corpus(folder: Path, n_files: int) -> None:
-    folder.mkdir()
-    for i in range(n_files):
-        text = "\n\n".join(
-            f"File {i}, paragraph {j}: the plant in region {i % 13} reported output figure {i * 31 + j}."
-            for j in range(40)
+def _write(folder: Path, i: int, revision: int) -> None:
+    """File i of the corpus, of kind i % 5, at a revision (each revision changes its text)."""
+    paragraphs = [
+        f"File {i}, paragraph {j}: the plant in region {i % 13} reported output figure {i * 31 + j}."
+        for j in range(40)
+    ] + ([f"Revision {revision}."] if revision else [])
+    kind = KINDS[i % len(KINDS)]
+    path = folder / f"doc{i:03d}{kind}"
+    if kind == ".pdf":
+        from fpdf import FPDF
+
+        pdf = FPDF()
+        pdf.add_page()
+        pdf.set_font("helvetica", size=10)
+        for paragraph in paragraphs:
+            pdf.multi_cell(0, 5, paragraph, new_x="LMARGIN", new_y="NEXT")
+        pdf.output(str(path))
+    elif kind == ".docx":
+        import docx
+
+        document = docx.Document()
+        for paragraph in paragraphs:
+            document.add_paragraph(paragraph)
+        document.save(str(path))
+    elif kind == ".html":
+        body = "".join(f"<p>{p}</p>" for p in paragraphs)
+        path.write_text(
+            f"<html><head><title>Doc {i}</title></head><body><article>{body}</article></body></html>"
         )
-        (folder / f"doc{i:03d}.txt").write_text(text)
+    else:
+        path.write_text("\n\n".join(paragraphs))
+
+
+def _corpus(folder: Path, n_files: int, revision: int = 0) -> None:
+    folder.mkdir(exist_ok=True)
+    for i in range(n_files):
+        _write(folder, i, revision)
+
+
+def _bm25_ids(data_dir: Path, collection: str) -> set[str]:
+    """The chunk ids a fresh server process's BM25 index holds (loaded or rebuilt from the store)."""
+    from rag.embeddings import hash_embedder
+    from rag.retrieval import Retriever
+
+    store = open_store(Settings(data_dir=data_dir, collection=collection, _env_file=None))
+    retriever = Retriever(store, hash_embedder(), data_dir / "bm25" / collection)
+    retriever.warm_up()
+    return {entry["node_id"] for entry in retriever._bm25.corpus}
 
 
 def _ingest(folder: Path, env: dict) -> subprocess.Popen:
@@ -67,8 +111,7 @@ def test_kill9_at_random_points_then_rerun_converges(tmp_path: Path, make_ingest
     for point in range(KILL_POINTS):
         if point % 2:
             # Odd rounds kill an update: every file changed, so old versions must be replaced.
-            for path in folder.glob("*.txt"):
-                path.write_text(path.read_text() + f"\n\nRevision {point}.")
+            _corpus(folder, 60, revision=point)
         else:
             # Even rounds kill a first ingest into an empty collection.
             collection = f"victim{point}"
@@ -89,4 +132,5 @@ def test_kill9_at_random_points_then_rerun_converges(tmp_path: Path, make_ingest
         got = _rows(data_dir, collection)
         assert [i for i, n in Counter(i for i, _ in got).items() if n > 1] == []
         assert sorted(got) == expected, f"store differs from corpus after kill point {point}"
+        assert _bm25_ids(data_dir, collection) == {i for i, _ in got}, f"BM25 out of step after {point}"
     assert partial_states >= KILL_POINTS // 2, "kills mostly landed after the work was done"
