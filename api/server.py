@@ -6,13 +6,21 @@ its own components (model, embedder, store client).
 
 from __future__ import annotations
 
+import sys
+
 from fastapi import FastAPI
 
 from api.app import create_app
 from index.components import build_components
+from rag.schema import EmbedderMismatch
 from rag.settings import Settings
 
 
 def app() -> FastAPI:
     settings = Settings()
-    return create_app(settings, build_components(settings), with_ui=settings.ui)
+    try:
+        components = build_components(settings)
+    except EmbedderMismatch as exc:  # a clear line, not a traceback from inside uvicorn
+        print(f"rag serve: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    return create_app(settings, components, with_ui=settings.ui)

@@ -92,6 +92,9 @@ def build_components(settings: Settings) -> Components:
     from rag.offline import enforce_offline
 
     enforce_offline()
+    from rag.retrieval import check_embedder
+
     retriever = build_retriever(settings, build_embedder(settings))
+    check_embedder(retriever.store, retriever.embedder)
     retriever.warm_up()
     return assemble(settings, build_answerer(settings, retriever))

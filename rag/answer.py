@@ -22,7 +22,7 @@ from rag.types import Answer, SentenceSupport, Source
 _RECORDED = (
     "retrieval_mode", "fusion", "top_k", "rerank_model", "refusal_threshold", "support_threshold",
     "context_tokens", "llm", "llm_model", "llm_temperature", "llm_repeat_penalty", "llm_max_tokens",
-    "llm_seed", "chunk_size", "chunk_overlap", "collection", "embedder", "embed_model",
+    "llm_seed", "chunk_size", "chunk_overlap", "collection", "embedder", "embed_model", "embed_backend",
 )  # fmt: skip
 
 

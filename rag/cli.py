@@ -87,10 +87,15 @@ def cmd_retrieve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _retriever(settings: Settings, embedder):
+def _retriever(settings: Settings, embedder, check: bool = True):
+    """`check`: refuse a store embedded by another model (not before an ingest that re-embeds)."""
     from index.components import build_retriever
+    from rag.retrieval import check_embedder
 
-    return build_retriever(settings, embedder)
+    retriever = build_retriever(settings, embedder)
+    if check:
+        check_embedder(retriever.store, embedder)
+    return retriever
 
 
 def _answerer(settings: Settings, retriever=None):
@@ -191,7 +196,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     collection = f"eval_{re.sub(r'[^A-Za-z0-9_-]', '_', corpus.resolve().name)[:40]}_{tag}"
     settings = _settings(args, collection=collection)
     embedder = build_embedder(settings)
-    retriever = _retriever(settings, embedder)
+    retriever = _retriever(settings, embedder, check=False)  # the ingest below re-embeds if needed
     _ingestor(settings, retriever.store, embedder).ingest([corpus])
     retriever.warm_up()
 
@@ -508,11 +513,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from pydantic import ValidationError
 
+    from rag.schema import EmbedderMismatch
+
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except ValidationError as exc:
         print(f"rag: invalid setting: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except EmbedderMismatch as exc:
+        print(f"rag {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130

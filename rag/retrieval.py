@@ -58,6 +58,21 @@ def index_version(store: ChromaVectorStore) -> str:
     return hashlib.sha256("\n".join(ids).encode()).hexdigest()[:16]
 
 
+def check_embedder(store: ChromaVectorStore, embedder: Embedder) -> None:
+    """Refuse to compare query vectors with document vectors of another model or backend.
+
+    One chunk is enough: an ingest re-embeds every chunk when the embedder changes.
+    """
+    got = store.client.get(limit=1, include=["metadatas"])
+    stored = got["metadatas"][0].get(schema.EMBEDDER) if got["metadatas"] else None
+    if stored is not None and stored != embedder.name:
+        raise schema.EmbedderMismatch(
+            f"the store's chunks were embedded by {stored!r} but queries would be embedded by "
+            f"{embedder.name!r}: run `rag ingest` on the documents again (it re-embeds them), or set "
+            "RAG_EMBED_BACKEND / RAG_EMBED_MODEL back to what built the store"
+        )
+
+
 class _Recording(BaseRetriever):
     """Passes through to a retriever, keeping its scores and time, so fused hits can show both."""
 

@@ -23,6 +23,10 @@ INGESTED_AT = "ingested_at"  # ISO 8601, UTC
 EMBEDDER = "embedder"
 
 
+class EmbedderMismatch(RuntimeError):
+    """The store's vectors come from another embedder than the one that would embed queries."""
+
+
 def chunk_id(doc_id: str, version: str, index: int) -> str:
     return f"{doc_id}::{version}::{index}"
 

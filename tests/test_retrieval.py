@@ -89,3 +89,15 @@ def test_both_fusions_rank_hybrid_hits(ingested, tmp_path: Path, fusion):
     assert len(hits) == 3
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
     assert "refining capacity" in hits[0].chunk.text
+
+
+def test_a_store_embedded_by_another_model_is_refused(ingested):
+    from dataclasses import replace
+
+    from rag.retrieval import check_embedder
+    from rag.schema import EmbedderMismatch
+
+    check_embedder(ingested.store, ingested.embedder)  # the embedder that built it: fine
+    other = replace(ingested.embedder, name="all-MiniLM-L6-v2+onnx-int8")
+    with pytest.raises(EmbedderMismatch, match="run `rag ingest`"):
+        check_embedder(ingested.store, other)
