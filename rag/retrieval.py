@@ -33,6 +33,7 @@ from rag.embeddings import Embedder, unit_rows
 # rank fusion over two top-3 lists can only reorder six chunks.
 CANDIDATES = 20
 RERANK_POOL = 3  # a reranker re-scores this many times top_k hits
+PAGE = 5_000  # chunks read from the store per call when (re)building BM25
 
 Mode = Literal["hybrid", "dense", "bm25"]
 # How hybrid fuses: `dist` normalises each retriever's scores by their distribution (mean +- 3
@@ -151,7 +152,9 @@ class Retriever:
             stamp = self.bm25_dir / "version.json"
             if stamp.exists() and json.loads(stamp.read_text()).get("version") == version:
                 return BM25Retriever.from_persist_dir(str(self.bm25_dir), show_progress=False)
-            nodes = self.store.get_nodes(None)
+            # In pages: Chroma fails one get() of ~100k chunks ("too many SQL variables").
+            ids = self.store.client.get(include=[])["ids"]
+            nodes = [n for i in range(0, len(ids), PAGE) for n in self.store.get_nodes(ids[i : i + PAGE])]
             bm25 = _bm25(nodes, top_k=min(CANDIDATES, len(nodes)))
             # Write to a fresh folder and swap it in: a crash never leaves a half-written index current.
             tmp = self.bm25_dir.with_name(self.bm25_dir.name + ".tmp")

@@ -101,3 +101,13 @@ def test_a_store_embedded_by_another_model_is_refused(ingested):
     other = replace(ingested.embedder, name="all-MiniLM-L6-v2+onnx-int8")
     with pytest.raises(EmbedderMismatch, match="run `rag ingest`"):
         check_embedder(ingested.store, other)
+
+
+def test_bm25_is_built_from_the_store_in_pages(ingested, tmp_path: Path, monkeypatch):
+    import rag.retrieval
+
+    monkeypatch.setattr(rag.retrieval, "PAGE", 2)  # Chroma refuses one read of ~100k chunks
+    retriever = _retriever(ingested, tmp_path)
+    retriever.warm_up()
+    stored = set(ingested.store.client.get(include=[])["ids"])
+    assert len(stored) > 2 and {e["node_id"] for e in retriever._bm25.corpus} == stored
