@@ -316,7 +316,10 @@ def derived_store(base: Settings, chunks: int, config: BenchConfig, noise: float
             doc_id = f"{meta[schema.DOC_ID]}#{copy}"
             ids.append(schema.chunk_id(doc_id, meta[schema.VERSION], int(meta[schema.CHUNK_INDEX])))
             texts.append(re.sub(r"\d+", shift, text) if shift else text)
-            metas.append(meta | {schema.DOC_ID: doc_id})
+            # LlamaIndex rebuilds nodes from `_node_content` (its id and metadata), not Chroma's id.
+            node = json.loads(meta["_node_content"])
+            node["id_"], node["metadata"][schema.DOC_ID] = ids[-1], doc_id
+            metas.append(meta | {schema.DOC_ID: doc_id, "_node_content": json.dumps(node)})
         for start in range(0, len(ids), 1000):
             end = min(start + 1000, len(ids), chunks - copy * len(got["ids"]))
             if end <= start:

@@ -71,3 +71,6 @@ def test_derived_store_copies_chunks_with_distinct_ids_and_unit_vectors(tmp_path
     assert len({m["doc_id"] for m in got["metadatas"]}) > len(
         {m["doc_id"].split("#")[0] for m in got["metadatas"]}
     )
+    # LlamaIndex (and so BM25) rebuilds nodes from their metadata: the ids must be the copies'.
+    nodes = bench.open_store(derived).get_nodes(got["ids"][-5:])
+    assert sorted(n.node_id for n in nodes) == sorted(got["ids"][-5:])
