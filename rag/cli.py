@@ -345,7 +345,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
-    print(f"loading models; then the UI is at http://{host}:{settings.port}/ and the API at /v1 (docs /docs)")
+    base = f"http://{host}:{settings.port}"
+    ui = f"the UI is at {base}/ and " if settings.ui and args.workers == 1 else ""
+    print(f"loading models; then {ui}the API at {base}/v1 (docs {base}/docs)")
     uvicorn.run(
         "api.server:app",
         factory=True,

@@ -387,6 +387,7 @@ def test_openai_client_gets_an_answer_with_sources(served: str):
 def test_ui_sign_in_needs_a_key_and_admin_needs_an_admin_key(tmp_path: Path):
     built = components(tmp_path, api_keys="reader", api_admin_keys="boss")
     with TestClient(create_app(built.settings, built, with_ui=True)) as c:
+
         def login(user: str, key: str) -> int:
             return c.post("/login", data={"username": user, "password": key}).status_code
 
