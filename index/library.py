@@ -113,20 +113,40 @@ class Library:
             except UploadRejected as exc:
                 results.append(FileResult(path=name, status="failed", error=str(exc)))
                 continue
-            target = self.upload_dir / safe
-            tmp = target.with_name(f".{safe}.part")  # hidden: an ingest of the folder skips it
-            tmp.write_bytes(data)
-            os.replace(tmp, target)
-            report = self.ingestor.ingest([target])
-            result = report.files[0]
-            if result.status == "failed":
-                target.unlink(missing_ok=True)  # keep only what is in the store
-            results.append(result)
+            results.append(self._store_and_ingest(self.upload_dir / safe, data))
         if progress:
             progress(len(files), len(files), "")
         if any(r.status in ("added", "updated") for r in results):
             self.on_change()
         return results
+
+    def _store_and_ingest(self, target: Path, data: bytes) -> FileResult:
+        """Put the file in place and ingest it. If that fails, the previous upload of the same
+        name (whose chunks the store keeps) comes back, so the folder matches the store."""
+        # Hidden names: an ingest of the folder skips them.
+        tmp, previous = target.with_name(f".{target.name}.part"), target.with_name(f".{target.name}.previous")
+        tmp.write_bytes(data)
+        had_previous = target.exists()
+        if had_previous:
+            os.replace(target, previous)
+        os.replace(tmp, target)
+
+        def restore() -> None:
+            if had_previous:
+                os.replace(previous, target)
+            else:
+                target.unlink(missing_ok=True)
+
+        try:
+            result = self.ingestor.ingest([target]).files[0]
+        except BaseException:  # e.g. IngestLocked: nothing of this upload stays
+            restore()
+            raise
+        if result.status == "failed":
+            restore()
+        else:
+            previous.unlink(missing_ok=True)
+        return result
 
     def delete(self, doc_id: str) -> int:
         """Remove a document's chunks (and its file, when it was uploaded). Returns chunks removed;

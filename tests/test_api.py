@@ -408,3 +408,27 @@ def test_load_loop_counts_requests_statuses_and_latency(served: str):
     assert set(summary["kinds"]) == {"ask", "retrieve"}
     for kind in summary["kinds"].values():
         assert kind["statuses"] == {"200": kind["requests"]} and kind["p50_ms"] > 0
+
+
+def test_a_failed_replacement_keeps_the_previous_upload_and_a_locked_one_leaves_nothing(
+    client: TestClient, tmp_path: Path
+):
+    from filelock import FileLock
+
+    uploads = tmp_path / "data" / "uploads"
+    good = b"The harbour master is Jonas Reef."
+    client.post("/v1/documents", files=[("files", ("harbour.txt", good, "text/plain"))])
+    broken = client.post(
+        "/v1/documents", files=[("files", ("harbour.txt", b"\x00\x01\x02" * 50, "text/plain"))]
+    )
+    assert broken.json()["results"][0]["status"] == "failed"
+    assert (uploads / "harbour.txt").read_bytes() == good, "the folder still matches the store"
+    assert (
+        "Jonas Reef"
+        in client.post("/v1/ask", json={"question": "Who is the harbour master?"}).json()["answer"]
+    )
+
+    with FileLock(tmp_path / "data" / "ingest.lock", timeout=0):
+        locked = client.post("/v1/documents", files=[("files", ("new.txt", good, "text/plain"))])
+    assert locked.status_code == 409 and locked.headers["Retry-After"] == "5"
+    assert sorted(p.name for p in uploads.iterdir()) == ["harbour.txt"], "no stray or hidden files"
