@@ -35,7 +35,7 @@ $(CHROMIUM):
 	@command -v apt-get >/dev/null || { echo "make: the browser test needs chromium at $@;" \
 		"install it, or run RAG_SKIP_BROWSER=1 make test to skip that one test"; exit 1; }
 	$(SUDO) apt-get update -qq
-	$(SUDO) apt-get install -y -qq --no-install-recommends chromium
+	$(SUDO) apt-get install -y -qq chromium
 
 # Ingest the sample corpus (incremental: instant when unchanged), then serve UI + API.
 run: install
