@@ -14,25 +14,18 @@ import argparse
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 
 from eval.load import run
+from eval.local_server import free_port, wait_until_up
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main() -> None:
@@ -48,7 +41,7 @@ def main() -> None:
     mix = {k: float(v) for k, v in (part.split("=") for part in args.mix.split(","))}
 
     work = Path(tempfile.mkdtemp(prefix="rag-load-"))
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "RAG_DATA_DIR": str(work / "data"), "RAG_LLM": args.llm,
            "RAG_RATE_LIMIT_PER_MINUTE": "0", "RAG_MAX_QUEUE": str(args.clients)}  # fmt: skip
     rag = [sys.executable, "-m", "rag.cli"]
@@ -60,16 +53,10 @@ def main() -> None:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"server did not start; see {work / 'serve.log'}")
-            time.sleep(0.5)
+        try:
+            wait_until_up(f"{base}/readyz", server, 300, work / "serve.log")
+        except RuntimeError as exc:
+            raise SystemExit(str(exc)) from None
         httpx.post(f"{base}/v1/ask", json={"question": "warm up"}, timeout=120)
         print(f"load: {args.clients} clients, {args.seconds:g} s, mix {mix}, backend {args.llm}")
         result = run(base, args.clients, args.seconds, mix, server_pid=server.pid)

@@ -27,7 +27,6 @@ import platform
 import random
 import re
 import shutil
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -44,6 +43,8 @@ from pydantic import PrivateAttr
 
 from eval.cases import read_cases
 from eval.corpus_gen import CASES, generate, seed_documents
+from eval.load import percentiles
+from eval.local_server import free_port, wait_until_up
 from index.chunking import Chunker
 from index.clean import clean_text
 from index.components import build_ingestor
@@ -73,19 +74,6 @@ class BenchConfig:
 
 
 # -- shared helpers ------------------------------------------------------------------------
-
-
-def percentiles(seconds: Sequence[float]) -> dict[str, float]:
-    ordered = sorted(seconds)
-
-    def at(p: float) -> float:  # nearest rank
-        return ordered[min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))]
-
-    return {
-        "p50_ms": round(at(50) * 1000, 2),
-        "p95_ms": round(at(95) * 1000, 2),
-        "p99_ms": round(at(99) * 1000, 2),
-    }
 
 
 def machine() -> dict:
@@ -158,12 +146,6 @@ class CachedEmbedding(BaseEmbedding):
 
     async def _aget_query_embedding(self, query: str) -> list[float]:
         return self._get_query_embedding(query)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _rss_mb(pid: int) -> dict[str, float]:
@@ -380,7 +362,7 @@ def bench_serve(local: Settings, config: BenchConfig, llm: str = "extractive") -
     import httpx
 
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request otherwise
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "RAG_DATA_DIR": str(local.data_dir), "RAG_COLLECTION": local.collection,
            "RAG_LLM": llm, "RAG_RATE_LIMIT_PER_MINUTE": "0", "RAG_PORT": str(port)}  # fmt: skip
     log = (config.work / f"serve-{port}.log").open("w")
@@ -389,17 +371,7 @@ def bench_serve(local: Settings, config: BenchConfig, llm: str = "extractive") -
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        started = time.perf_counter()
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.perf_counter() - started > 600:
-                raise RuntimeError(f"rag serve did not start; see {log.name}")
-            time.sleep(0.5)
-        ready_s = time.perf_counter() - started
+        ready_s = wait_until_up(f"{base}/readyz", proc, 600, Path(log.name))
         idle = _rss_mb(proc.pid)
         asked, statuses = [], []
         with httpx.Client(base_url=base, timeout=300) as client:

@@ -8,10 +8,11 @@ when its pid is given.
 
 from __future__ import annotations
 
+import math
 import random
-import statistics
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,9 +54,7 @@ class LoadResult:
             out["kinds"][kind] = {
                 "requests": len(mine),
                 "per_second": round(len(mine) / self.seconds, 2),
-                "p50_ms": _ms(ok, 50),
-                "p95_ms": _ms(ok, 95),
-                "p99_ms": _ms(ok, 99),
+                **(percentiles(ok, ndigits=1) if ok else dict.fromkeys(("p50_ms", "p95_ms", "p99_ms"))),
                 "statuses": statuses,
             }
         total = len(self.samples)
@@ -73,12 +72,14 @@ class LoadResult:
         return out
 
 
-def _ms(sorted_seconds: list[float], percentile: int) -> float | None:
-    if not sorted_seconds:
-        return None
-    if len(sorted_seconds) == 1:
-        return round(sorted_seconds[0] * 1000, 1)
-    return round(statistics.quantiles(sorted_seconds, n=100, method="inclusive")[percentile - 1] * 1000, 1)
+def percentiles(seconds: Sequence[float], ndigits: int = 2) -> dict[str, float]:
+    """p50, p95 and p99 in milliseconds, by nearest rank (one method for every benchmark)."""
+    ordered = sorted(seconds)
+
+    def at(p: int) -> float:
+        return ordered[min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))]
+
+    return {f"p{p}_ms": round(at(p) * 1000, ndigits) for p in (50, 95, 99)}
 
 
 def rss_mb(pid: int) -> float:

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
+from eval.local_server import free_port, wait_until_up
 from rag.offline import enforce_offline
 
 REPO = Path(__file__).resolve().parent.parent
@@ -84,12 +82,6 @@ def port() -> int:
     return free_port()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def chroma_server(tmp_path: Path) -> Iterator[str]:
     port = free_port()
@@ -111,16 +103,7 @@ def chroma_server(tmp_path: Path) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/api/v2/heartbeat", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, "chroma run exited"
-            assert time.monotonic() < deadline, "chroma server did not start in 60 s"
-            time.sleep(0.3)
+        wait_until_up(f"{url}/api/v2/heartbeat", proc, 60)
         yield url
     finally:
         proc.terminate()

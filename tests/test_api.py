@@ -13,6 +13,7 @@ from api_fixtures import QUESTION, app, components
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from eval.local_server import free_port
 from index.clean import clean_text
 from index.components import build_ingestor
 from rag.llm import Message
@@ -339,13 +340,9 @@ def test_server_picks_up_another_process_ingest(tmp_path: Path):
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[str]:
-    import socket
-
     import uvicorn
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app(tmp_path, api_keys="k1"), host="127.0.0.1", port=port,
                                            log_level="warning"))  # fmt: skip
     thread = threading.Thread(target=server.run, daemon=True)

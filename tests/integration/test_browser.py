@@ -9,13 +9,13 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
-import httpx
 import pytest
+
+from eval.local_server import wait_until_up
 
 REPO = Path(__file__).resolve().parents[2]
 SHOTS = REPO / "test-artifacts" / "browser"
@@ -61,16 +61,7 @@ def server(tmp_path: Path, port: int) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, "rag serve exited:\n" + (tmp_path / "server.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "rag serve did not answer /healthz in 120 s"
-            time.sleep(0.5)
+        wait_until_up(f"{url}/healthz", proc, 120, tmp_path / "server.log")
         yield url
     finally:
         proc.terminate()
