@@ -290,7 +290,7 @@ def create_app(settings: Settings, components: Components, with_ui: bool = False
     @v1.get("/documents", tags=["documents"], response_model=schemas.DocumentList, responses=ERRORS,
             summary="Documents in the store")  # fmt: skip
     def documents(who: AnyKey) -> schemas.DocumentList:
-        return schemas.DocumentList(documents=[schemas.Document(**vars(d)) for d in library.documents()])
+        return schemas.DocumentList(documents=library.documents())
 
     upload_errors = ERRORS | {
         403: {"model": schemas.Error, "description": "not an admin key (when admin keys are set)"},

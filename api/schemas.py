@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from index.library import DocumentInfo
 from rag.types import Answer
 
 Mode = Literal["hybrid", "dense", "bm25"]
@@ -68,17 +69,8 @@ class RetrieveResponse(BaseModel):
     timings: dict[str, float] = Field(description="seconds per stage")
 
 
-class Document(BaseModel):
-    doc_id: str
-    title: str
-    path: str
-    chunks: int
-    ingested_at: str
-    uploaded: bool
-
-
 class DocumentList(BaseModel):
-    documents: list[Document]
+    documents: list[DocumentInfo]
 
 
 class FileResult(BaseModel):
