@@ -367,9 +367,17 @@ def build_parser() -> argparse.ArgumentParser:
         "variables or .env (see README).",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # Options several commands share, as argparse parents.
+    collection = argparse.ArgumentParser(add_help=False)
+    collection.add_argument("--collection", help="Chroma collection (default: RAG_COLLECTION)")
+    backend = argparse.ArgumentParser(add_help=False)
+    backend.add_argument(
+        "--llm", choices=["local", "openai", "extractive"], help="answer backend (default: RAG_LLM)"
+    )
 
     ingest = commands.add_parser(
         "ingest",
+        parents=[collection],
         help="load, clean, chunk and embed files into the store (incremental)",
         description="Sync files into the store: unchanged files are skipped, changed ones "
         "replaced. Supports .txt .md .html .htm .pdf .docx; other files are counted as skipped. "
@@ -377,7 +385,6 @@ def build_parser() -> argparse.ArgumentParser:
         "is running.",
     )
     ingest.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (recursive)")
-    ingest.add_argument("--collection", help="Chroma collection (default: RAG_COLLECTION)")
     ingest.add_argument(
         "--prune",
         action="store_true",
@@ -388,6 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     retrieve = commands.add_parser(
         "retrieve",
+        parents=[collection],
         help="show the chunks retrieval finds for a query",
         description="Print the top chunks for a query with fused, dense and BM25 scores and "
         "character spans. The BM25 index is built on first use and rebuilt when the store changed.",
@@ -397,12 +405,12 @@ def build_parser() -> argparse.ArgumentParser:
     retrieve.add_argument(
         "--mode", choices=["hybrid", "dense", "bm25"], help="retrieval mode (default: RAG_RETRIEVAL_MODE)"
     )
-    retrieve.add_argument("--collection", help="Chroma collection (default: RAG_COLLECTION)")
     retrieve.add_argument("--json", action="store_true", help="print the chunks as JSON")
     retrieve.set_defaults(func=cmd_retrieve)
 
     ask = commands.add_parser(
         "ask",
+        parents=[backend, collection],
         help="answer a question from the documents, with cited sources",
         description="Stream an answer grounded in the ingested documents, then its sources with "
         "the exact quotes. Refuses plainly when the documents don't hold the answer.",
@@ -410,6 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("question")
     chat = commands.add_parser(
         "chat",
+        parents=[backend, collection],
         help="interactive questions with history (follow-ups work)",
         description="Ask questions in a loop; each follow-up is condensed with the conversation.",
     )
@@ -417,10 +426,6 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument(
             "--mode", choices=["hybrid", "dense", "bm25"], help="retrieval mode (default: RAG_RETRIEVAL_MODE)"
         )
-        sub.add_argument(
-            "--llm", choices=["local", "openai", "extractive"], help="answer backend (default: RAG_LLM)"
-        )
-        sub.add_argument("--collection", help="Chroma collection (default: RAG_COLLECTION)")
     ask.add_argument("-k", "--top-k", type=int, help="passages to retrieve (default: RAG_TOP_K)")
     ask.add_argument("--json", action="store_true", help="print the whole Answer record as JSON")
     ask.set_defaults(func=cmd_ask)
@@ -428,6 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser(
         "serve",
+        parents=[backend, collection],
         help="serve the chat UI at / and the HTTP API at /v1 (one port)",
         description="Start the staff chat UI and the HTTP API (native and OpenAI-compatible) on "
         "RAG_HOST:RAG_PORT (default 127.0.0.1:7860). Without API keys it binds loopback only.",
@@ -440,10 +446,6 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="server processes (default 1); more than one needs RAG_CHROMA_URL",
     )
-    serve.add_argument(
-        "--llm", choices=["local", "openai", "extractive"], help="answer backend (default: RAG_LLM)"
-    )
-    serve.add_argument("--collection", help="Chroma collection (default: RAG_COLLECTION)")
     serve.set_defaults(func=cmd_serve)
 
     bench = commands.add_parser(
@@ -469,6 +471,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser(
         "eval",
+        parents=[backend],
         help="score retrieval and answers on a case file; compare with a baseline",
         description="Ingest the cases' corpus into its own collection, run every case, write "
         "results.json and report.md, print a summary table. Exit status 1 when --compare finds a "
@@ -486,7 +489,6 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--limit", type=int, help="sample this many cases (seeded)")
     evaluate.add_argument("--seed", type=int, default=7, help="sampling seed (default 7)")
     evaluate.add_argument("--mode", choices=["hybrid", "dense", "bm25", "all"], help="retrieval mode(s)")
-    evaluate.add_argument("--llm", choices=["local", "openai", "extractive"], help="answer backend")
     evaluate.add_argument("--retrieval-only", action="store_true", help="score retrieval, skip answering")
     evaluate.add_argument(
         "--judge",
