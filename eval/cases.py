@@ -55,6 +55,17 @@ class Case(BaseModel):
         return self.has_retrieval_gold
 
 
+Kind = str  # "answerable", "summary" (answerable), "on-topic" or "off-topic" (unanswerable)
+
+
+def case_kind(case: Case) -> Kind:
+    """What a case tests, for refusal split by kind: tags say summary and off-topic; other
+    unanswerable cases are on-topic (about what the documents discuss, not answered there)."""
+    if case.answerable:
+        return "summary" if "summary" in case.tags else "answerable"
+    return "off-topic" if "off-topic" in case.tags else "on-topic"
+
+
 def _overlaps(chunk: str, context: str, probe: int = 80) -> bool:
     return chunk[:probe] in context or context[:probe] in chunk
 
@@ -65,7 +76,7 @@ def _squad(record: dict) -> Case:
         question=record["question"],
         answers=record["answers"],
         answerable=record["answerable"],
-        gold_doc=record["doc"] if record["answerable"] else None,
+        gold_doc=record["doc"],  # unanswerable ones too: the article they were written against
         gold_quotes=record["answers"] if record["answerable"] else [],
         tags=["squad", "answerable" if record["answerable"] else "unanswerable"],
     )

@@ -13,12 +13,14 @@ from dataclasses import dataclass
 
 from tqdm import tqdm
 
-from eval.cases import Case
+from eval.cases import Case, case_kind
 from eval.judge import Judge
 from eval.metrics import (
     bootstrap_ci,
     contains_answer,
     exact_match,
+    has_duplicate_sentence,
+    has_fragment,
     hit_at_k,
     mention_recall,
     ndcg_at_k,
@@ -34,16 +36,16 @@ RANK_DEPTH = 10
 RETRIEVAL_METRICS = ("hit@1", "hit@3", "hit@5", "hit@10", "mrr", "ndcg@10")
 ANSWER_METRICS = (
     "em", "f1", "contains_answer", "must_mention", "no_forbidden", "support_rate", "citation_precision",
-    "semantic_similarity", "judge_correctness", "judge_faithful",
+    "semantic_similarity", "judge_correctness", "judge_faithful", "duplicate_sentences", "fragments",
+    "answer_words",
 )  # fmt: skip
+REFUSAL_KINDS = ("on-topic", "off-topic")  # unanswerable: refusal_rate[kind]
+ANSWER_KINDS = ("answerable", "summary")  # answerable: false_refusal_rate[kind]
 # Metrics where lower is better; everything else is higher-is-better.
-LOWER_IS_BETTER = frozenset({"false_refusal_rate"})
-
-
-@dataclass(frozen=True)
-class EvalRun:
-    retriever: Retriever
-    answerer: Answerer | None  # None: retrieval only
+LOWER_IS_BETTER = frozenset(
+    {"false_refusal_rate", "duplicate_sentences", "fragments", *(f"false_refusal_rate[{k}]" for k in ANSWER_KINDS)}
+)
+NOT_GATED = frozenset({"answer_words"})  # reported, but neither longer nor shorter is a regression
 
 
 def _query(case: Case) -> str:
@@ -88,6 +90,10 @@ def answer_scores(case: Case, answer: Answer) -> dict[str, float]:
         cited = [s for s in answer.sentences if s.citations]
         if cited:
             scores["citation_precision"] = sum(s.supported for s in cited) / len(cited)
+        texts = [s.text for s in answer.sentences]
+        scores["duplicate_sentences"] = float(has_duplicate_sentence(texts))
+        scores["fragments"] = float(has_fragment(texts))
+        scores["answer_words"] = float(sum(len(t.split()) for t in texts))
     return scores
 
 
@@ -105,14 +111,12 @@ def run(
     retrieved_docs: set[str] = set()
     for case in progress(cases, desc="cases", unit="case", disable=None):
         record: dict = {"id": case.id, "question": case.question, "tags": case.tags, "retrieval": {}}
-        record["answerable"] = case.answerable
+        record["answerable"], record["kind"] = case.answerable, case_kind(case)
         for i, mode in enumerate(modes):
             if i > 0 and not case.has_retrieval_gold:
                 continue
             hits, _ = retriever.retrieve(_query(case), mode, top_k=RANK_DEPTH)
             if i == 0:
-                # What retrieval-based refusal sees: the best cosine, whatever the gold.
-                record["best_dense"] = max((h.dense for h in hits if h.dense is not None), default=-1.0)
                 retrieved_docs |= {h.chunk.doc_id for h in hits}
             if case.has_retrieval_gold:
                 record["retrieval"][mode] = _ranking(case, hits)
@@ -125,6 +129,7 @@ def run(
                     retriever.embedder, answer.answer, case.answers
                 )
             record["record"] = answer.model_dump()
+            record["answerability"] = answer.answerability.probability if answer.answerability else 0.0
         records.append(record)
     return {
         "modes": aggregate(records, modes, answered=answerer is not None),
@@ -139,31 +144,23 @@ def _all_docs(retriever: Retriever) -> set[str]:
     return {m["doc_id"] for m in heads["metadatas"]}
 
 
-def calibrate(records: list[dict], lowest: float = -0.2, highest: float = 0.8, step: float = 0.01) -> dict:
-    """Retrieval-based refusal over a grid of thresholds, and the one that balances the two rates.
-
-    At threshold t a case is refused when its best cosine is below t. The recommendation
-    maximises refusal rate on unanswerable cases minus false-refusal rate on answerable ones
-    (Youden's J), the lowest such t on ties.
-    """
-    unanswerable = [r["best_dense"] for r in records if not r["answerable"]]
-    answerable = [r["best_dense"] for r in records if r["answerable"]]
+def calibrate(records: list[dict], step: float = 0.01) -> dict:
+    """Refusal over a grid of answerability thresholds on these cases: what `--fit-answerability`
+    fits on its own data, shown here for any case set (refused at t when P(answerable) < t)."""
+    scored = [r for r in records if "answerability" in r]
+    unanswerable = [r["answerability"] for r in scored if not r["answerable"]]
+    answerable = [r["answerability"] for r in scored if r["answerable"]]
     if not unanswerable or not answerable:
-        return {"curve": [], "recommended": None, "note": "needs answerable and unanswerable cases"}
+        return {"curve": [], "note": "needs answered runs over answerable and unanswerable cases"}
     curve = []
-    for i in range(round((highest - lowest) / step) + 1):
-        t = round(lowest + i * step, 4)
-        refusal = sum(x < t for x in unanswerable) / len(unanswerable)
-        false_refusal = sum(x < t for x in answerable) / len(answerable)
-        curve.append(
-            {"threshold": t, "refusal_rate": round(refusal, 4), "false_refusal_rate": round(false_refusal, 4)}
-        )
-    best = max(curve, key=lambda p: (p["refusal_rate"] - p["false_refusal_rate"], -p["threshold"]))
-    return {
-        "curve": curve,
-        "recommended": best["threshold"],
-        **{k: best[k] for k in ("refusal_rate", "false_refusal_rate")},
-    }
+    for i in range(1, round(1 / step)):
+        t = round(i * step, 4)
+        curve.append({
+            "threshold": t,
+            "refusal_rate": round(sum(p < t for p in unanswerable) / len(unanswerable), 4),
+            "false_refusal_rate": round(sum(p < t for p in answerable) / len(answerable), 4),
+        })  # fmt: skip
+    return {"curve": curve}
 
 
 @dataclass(frozen=True)
@@ -215,6 +212,14 @@ def aggregate(records: list[dict], modes: Sequence[Mode], answered: bool) -> dic
             _put(primary, "refusal_rate", unanswerable)
         if answerable:
             _put(primary, "false_refusal_rate", answerable)
+        for kind in REFUSAL_KINDS + ANSWER_KINDS:
+            values = [r["answer"]["refused"] for r in answers if r["kind"] == kind]
+            name = "refusal_rate" if kind in REFUSAL_KINDS else "false_refusal_rate"
+            if values and len(values) < len(answers):  # only worth a row when kinds are mixed
+                _put(primary, f"{name}[{kind}]", values)
+        refused = [float(not r["answerable"]) for r in answers if r["answer"]["refused"]]
+        if refused and unanswerable:
+            _put(primary, "refusal_precision", refused)  # of the refusals, how many were right
         stages: dict[str, list[float]] = {}
         for r in answers:
             for stage, seconds in r["record"]["timings"].items():
@@ -240,7 +245,7 @@ def compare(current: dict, baseline: dict) -> tuple[list[str], list[str]]:
     for mode, block in baseline.get("modes", {}).items():
         for metric in metric_names(block):
             base, now = stat(block, metric), stat(current.get("modes", {}).get(mode, {}), metric)
-            if base is None or now is None:
+            if base is None or now is None or metric in NOT_GATED:
                 continue
             worse = now.mean > base.high if metric in LOWER_IS_BETTER else now.mean < base.low
             line = f"{mode:7} {metric:20} {base.mean:.3f} -> {now.mean:.3f} ({now.mean - base.mean:+.3f})"

@@ -51,6 +51,28 @@ def contains_answer(prediction: str, answers: Sequence[str]) -> float:
     return float(any(f" {normalize_answer(a)} " in pred for a in answers if normalize_answer(a)))
 
 
+def _words(sentence: str) -> list[str]:
+    return re.findall(r"[^\W\d_]+", sentence)
+
+
+def has_duplicate_sentence(sentences: Sequence[str]) -> bool:
+    """Does one sentence (compared as normalised words) appear twice?"""
+    keys = [normalize_answer(s) for s in sentences if normalize_answer(s)]
+    return len(keys) != len(set(keys))
+
+
+def has_fragment(sentences: Sequence[str]) -> bool:
+    """Does any answer sentence fail to read as a sentence? Judged independently of the product's
+    own filter, so it can catch what that misses: fewer than 3 words, no letters, over 60 words,
+    or a short line with no closing punctuation (a heading or a menu item)."""
+    for s in sentences:
+        words = _words(s)
+        closed = s.rstrip().endswith((".", "!", "?", "…", '"', "”", "’", ")", "'"))
+        if len(words) < 3 or len(words) > 60 or (not closed and len(words) <= 6):
+            return True
+    return False
+
+
 def mention_recall(prediction: str, terms: Sequence[str]) -> float:
     """Share of must-mention terms found (case-insensitive) in the prediction."""
     if not terms:

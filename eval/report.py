@@ -84,8 +84,11 @@ def _plots(results: dict, out: Path) -> list[tuple[str, str]]:
             [p["false_refusal_rate"] for p in curve],
             label="false refusals (answerable)",
         )
-        ax.axvline(results["calibration"]["recommended"], color="grey", linestyle="--", label="recommended")
-        ax.set_xlabel("refusal threshold (best dense cosine)")
+        used = next((c["record"]["settings"].get("answerability_threshold") for c in results["cases"]
+                     if "record" in c), None)  # fmt: skip
+        if used is not None:
+            ax.axvline(used, color="grey", linestyle="--", label="threshold used")
+        ax.set_xlabel("answerability threshold (refuse when P(answerable) is below)")
         ax.set_ylim(0, 1)
         ax.legend()
         fig.tight_layout()
@@ -111,13 +114,6 @@ def markdown(results: dict, plots: list[tuple[str, str]]) -> str:
         "\n".join(f"- {k}: {v}" for k, v in meta.items() if k != "settings"),
         summary_table(results),
     ]
-    calibration = results.get("calibration", {})
-    if calibration.get("recommended") is not None:
-        parts.append(
-            f"Recommended refusal threshold: **{calibration['recommended']}** (refuses "
-            f"{calibration['refusal_rate']:.1%} of unanswerable cases, "
-            f"{calibration['false_refusal_rate']:.1%} of answerable ones)."
-        )
     if latency := _latency_table(results):
         parts.append("## Latency per stage\n\n" + latency)
     parts += [f"## {title}\n\n![{title}]({name})" for title, name in plots]

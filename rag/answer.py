@@ -1,29 +1,38 @@
 """From a question to a checked, cited Answer: the one line every front end calls.
 
-condense follow-up -> retrieve -> refuse early if nothing is relevant -> pack passages into a
-token budget -> prompt -> LLM (streamed) -> check every sentence against the passages -> Answer.
+condense a follow-up (only when it leans on the conversation) -> retrieve -> decide
+answerability (a fitted model, before any LLM runs) -> pack passages into a token budget ->
+compose (extractive) or prompt + LLM (streamed) -> check every sentence against the passages
+-> Answer.
+
+`retrieve` and `assess` are public steps, so evaluation and fitting call the very same code.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from prompts import render
+from rag.answerability import AnswerabilityModel, Evidence, features
+from rag.extractive import answer_text, normalise, said
 from rag.llm import LLM, Message, says_it_does_not_know
+from rag.question import Question, analyse, stems
 from rag.retrieval import Hit, Mode, Retriever
 from rag.settings import Settings
-from rag.support import Support, SupportChecker
+from rag.support import Quote, Support, SupportChecker
 from rag.tokens import get_encoding
-from rag.types import Answer, SentenceSupport, Source
+from rag.types import Answer, Answerability, Composition, SentenceSupport, Source
 
 # Settings recorded with every Answer, so it can be replayed.
 _RECORDED = (
-    "retrieval_mode", "fusion", "top_k", "rerank_model", "refusal_threshold", "support_threshold",
-    "context_tokens", "llm", "llm_model", "llm_temperature", "llm_repeat_penalty", "llm_max_tokens",
-    "llm_seed", "chunk_size", "chunk_overlap", "collection", "embedder", "embed_model", "embed_backend",
+    "retrieval_mode", "fusion", "top_k", "rerank_model", "answerability_threshold", "answerability_model",
+    "support_threshold", "context_tokens", "llm", "llm_model", "llm_temperature", "llm_repeat_penalty",
+    "llm_max_tokens", "llm_seed", "chunk_size", "chunk_overlap", "collection", "embedder", "embed_model",
+    "embed_backend",
 )  # fmt: skip
+CONTEXT_TURNS = 3  # a follow-up may lean on this many earlier turns
 
 
 @dataclass(frozen=True)
@@ -32,12 +41,22 @@ class Turn:
     answer: str
 
 
+@dataclass(frozen=True)
+class Retrieval:
+    question: Question  # what the user asked, read on its own
+    query: str  # what was retrieved with: the question, or it with the earlier topic carried in
+    hits: list[Hit]
+    timings: dict[str, float]
+
+
 class Answerer:
-    def __init__(self, retriever: Retriever, llm: LLM, checker: SupportChecker, settings: Settings) -> None:
+    def __init__(self, retriever: Retriever, llm: LLM, checker: SupportChecker, settings: Settings,
+                 answerability: AnswerabilityModel | None = None) -> None:  # fmt: skip
         self.retriever = retriever
         self.llm = llm
         self.checker = checker
         self.settings = settings
+        self.answerability = answerability or AnswerabilityModel.load(settings.answerability_model)
         self._encoding = get_encoding()
         self.refusal = render("refusal")
 
@@ -56,53 +75,61 @@ class Answerer:
         question = question.strip()
         if not question:
             raise ValueError("question is empty")
-        timings: dict[str, float] = {}
         started = time.perf_counter()
-        query = self._condense(question, history)
-        timings["condense"] = time.perf_counter() - started
-
-        hits, retrieval_timings = self.retriever.retrieve(
-            query, mode or self.settings.retrieval_mode, top_k or self.settings.top_k
-        )
-        timings.update(retrieval_timings)
-        timings["retrieve"] = sum(retrieval_timings.values())
+        found = self.retrieve(question, history, mode, top_k)
+        timings = dict(found.timings)
         base = {
             "question": question,
-            "condensed_query": query,
+            "condensed_query": found.query,
             "backend": self.llm.backend,
             "model": self.llm.model,
             "settings": self._recorded(mode, top_k),
             "index_version": self.retriever.version,
         }
-        best_dense = max((h.dense for h in hits if h.dense is not None), default=None)
-        if not hits or best_dense is None or best_dense < self.settings.refusal_threshold:
+        if not found.hits and not stems(found.query):
             yield self.refusal
-            why = (
-                "nothing in the documents"
-                if not hits
-                else f"best match {best_dense or 0:.2f} below threshold"
-            )
-            yield self._refused(base, hits, why, timings, started)
+            why = "the question has no content words to look up"
+            yield self._refused(base, found.hits, why, timings, started)
+            return
+        if not found.hits:
+            yield self.refusal
+            yield self._refused(base, [], "nothing in the documents", timings, started)
+            return
+        started_assess = time.perf_counter()
+        decision = self.assess(found)
+        timings["assess"] = time.perf_counter() - started_assess
+        base["answerability"] = decision
+        if not decision.answerable:
+            yield self.refusal
+            yield self._refused(base, found.hits, decision.reason, timings, started)
             return
 
-        passages = self._pack(hits)
-        messages = [
-            Message("system", render("system")),
-            Message("user", render("answer", passages=self._numbered(passages), question=query,
-                                   refusal=self.refusal)),
-        ]  # fmt: skip
+        passages = self._pack(found.hits)
+        texts = [h.chunk.text for h in passages]
         started_generation = time.perf_counter()
-        parts: list[str] = []
-        for piece in self.llm.stream(messages, query, [h.chunk.text for h in passages]):
-            if not parts:
-                timings["first_token"] = time.perf_counter() - started_generation
-            parts.append(piece)
-            yield piece
-        text = "".join(parts).strip()
-        timings["generate"] = time.perf_counter() - started_generation
-
-        started_check = time.perf_counter()
-        checks = self.checker.check(text, [h.chunk.text for h in passages])
+        if self.llm.generative:
+            parts: list[str] = []
+            for piece in self.llm.stream(self._prompt(found.query, passages), found.query, texts):
+                if not parts:
+                    timings["first_token"] = time.perf_counter() - started_generation
+                parts.append(piece)
+                yield piece
+            text = "".join(parts).strip()
+            timings["generate"] = time.perf_counter() - started_generation
+            started_check = time.perf_counter()
+            checks = self.checker.check(text, texts)
+        else:
+            composition = self.llm.compose(
+                found.question, found.query, [(h.chunk.text, h.chunk.doc_id, h.chunk.char_start) for h in passages],
+                avoid=self._said_before(question, history),
+            )  # fmt: skip
+            base["composition"] = composition
+            text = answer_text(composition)
+            timings["compose"] = time.perf_counter() - started_generation
+            if text:
+                yield text
+            started_check = time.perf_counter()
+            checks = self._check_picks(composition, texts)
         timings["check"] = time.perf_counter() - started_check
         if not text or says_it_does_not_know(text):
             yield self._refused(base, passages, "the model found no answer", timings, started, checks)
@@ -119,18 +146,82 @@ class Answerer:
             **base, answer=text, refused=False, sources=sources, sentences=sentences, timings=timings
         )
 
+    def retrieve(self, question: str, history: Sequence[Turn] = (), mode: Mode | None = None,
+                 top_k: int | None = None) -> Retrieval:  # fmt: skip
+        """The question read, condensed when it leans on the conversation, and retrieved."""
+        asked = analyse(question)
+        started = time.perf_counter()
+        query = self.condense(question, asked, history)
+        timings = {"condense": time.perf_counter() - started}
+        if not stems(query):
+            return Retrieval(asked, query, [], timings)  # only stopwords or punctuation: nothing to look up
+        hits, retrieval_timings = self.retriever.retrieve(
+            query, mode or self.settings.retrieval_mode, top_k or self.settings.top_k
+        )
+        timings |= retrieval_timings
+        timings["retrieve"] = sum(retrieval_timings.values())
+        return Retrieval(asked, query, hits, timings)
+
+    def assess(self, found: Retrieval) -> Answerability:
+        """Answerability of what was retrieved, from the fitted model (see rag.answerability)."""
+        return self.answerability.decide(self.features(found), self.settings.answerability_threshold)
+
+    def features(self, found: Retrieval) -> dict[str, float]:
+        """What answerability is decided on (and fitted from)."""
+        question = analyse(found.query) if found.query != found.question.text else found.question
+        evidence = [
+            Evidence(h.chunk.text, h.chunk.title, [q.text for q in self.checker.locate(h.chunk.text)],
+                     h.dense, h.bm25, h.score)
+            for h in found.hits
+        ]  # fmt: skip
+        return features(question, evidence, self.retriever.term_weights(), stems, self.checker.embed)
+
     # -- steps ---------------------------------------------------------------------------
 
-    def _condense(self, question: str, history: Sequence[Turn]) -> str:
-        if not history:
+    def condense(self, question: str, asked: Question, history: Sequence[Turn]) -> str:
+        """The question to retrieve with. A follow-up that leans on the conversation (pronouns,
+        "and what about ...", no topic of its own) carries the earlier topic in; one that stands
+        on its own is retrieved as it is."""
+        if not history or not asked.leans_on_context:
             return question
+        turns = history[-CONTEXT_TURNS:]
         if self.llm.generative:
-            transcript = "\n".join(f"User: {t.question}\nAssistant: {t.answer}" for t in history[-3:])
+            transcript = "\n".join(f"User: {t.question}\nAssistant: {t.answer}" for t in turns)
             prompt = render("condense", history=transcript, question=question)
             condensed = "".join(self.llm.stream([Message("user", prompt)], question, [])).strip()
             return condensed.splitlines()[0].strip() if condensed else question
-        # Without a model: carry the last question's words, so "and in China?" finds the topic.
-        return f"{history[-1].question} {question}"
+        # Without a model: the earlier questions back to the last one that stood on its own.
+        carried: list[str] = []
+        for turn in reversed(turns):
+            carried.insert(0, turn.question)
+            if not analyse(turn.question).leans_on_context:
+                break
+        return " ".join([*carried, question])
+
+    @staticmethod
+    def _said_before(question: str, history: Sequence[Turn]) -> list[str]:
+        """What earlier answers said, unless the same question is asked again."""
+        if any(normalise(t.question) == normalise(question) for t in history):
+            return []
+        return said([t.answer for t in history])
+
+    def _prompt(self, query: str, passages: list[Hit]) -> list[Message]:
+        return [
+            Message("system", render("system")),
+            Message("user", render("answer", passages=self._numbered(passages), question=query,
+                                   refusal=self.refusal)),
+        ]  # fmt: skip
+
+    def _check_picks(self, composition: Composition, texts: list[str]) -> list[Support]:
+        """Support of the picked sentences; each quotes exactly the span it was taken from."""
+        checks = self.checker.check_sentences(
+            [p.text for p in composition.picks], [[p.n] for p in composition.picks], texts
+        )
+        return [
+            replace(c, passage=p.n - 1, quotes={**c.quotes, p.n - 1: Quote(p.text, p.start)})
+            if c.passage is not None else c
+            for c, p in zip(checks, composition.picks, strict=True)
+        ]  # fmt: skip
 
     def _pack(self, hits: list[Hit]) -> list[Hit]:
         """Best hits first, no chunk twice, within the token budget (the first always fits)."""
@@ -185,6 +276,11 @@ class Answerer:
 
     def _recorded(self, mode: Mode | None, top_k: int | None) -> dict:
         recorded = {name: getattr(self.settings, name) for name in _RECORDED}
+        recorded["answerability_threshold"] = (
+            self.settings.answerability_threshold
+            if self.settings.answerability_threshold is not None
+            else self.answerability.threshold
+        )
         recorded["retrieval_mode"] = mode or self.settings.retrieval_mode
         recorded["top_k"] = top_k or self.settings.top_k
         return {k: (str(v) if v is not None and not isinstance(v, int | float | str | bool) else v)

@@ -170,8 +170,6 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    import hashlib
-    import re
     from datetime import UTC, datetime
 
     from rag.offline import enforce_offline
@@ -179,10 +177,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     enforce_offline()
     from eval import harness, report
     from eval.cases import read_cases, sample
-    from rag.embeddings import build_embedder
 
     if args.export_feedback:
         return _export_feedback(Path(args.export_feedback))
+    if args.fit_answerability:
+        return _fit_answerability(args)
     if not args.cases:
         print("rag eval: give a case file (or --export-feedback FILE)", file=sys.stderr)
         return EXIT_USAGE
@@ -191,17 +190,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if not cases_path.is_file() or not corpus.is_dir():
         print(f"rag eval: need a case file and a corpus folder (got {cases_path}, {corpus})", file=sys.stderr)
         return EXIT_USAGE
-    # Each corpus gets its own collection, so evaluating never touches the product's documents.
-    tag = hashlib.sha256(str(corpus.resolve()).encode()).hexdigest()[:8]
-    collection = f"eval_{re.sub(r'[^A-Za-z0-9_-]', '_', corpus.resolve().name)[:40]}_{tag}"
-    settings = _settings(args, collection=collection)
-    embedder = build_embedder(settings)
-    retriever = _retriever(settings, embedder, check=False)  # the ingest below re-embeds if needed
-    _ingestor(settings, retriever.store, embedder).ingest([corpus])
-    retriever.warm_up()
+    settings, retriever = _eval_retriever(_settings(args), corpus)
 
     cases = read_cases(cases_path)
-    if args.retrieval_only and not args.calibrate:
+    if args.retrieval_only:
         cases = [c for c in cases if c.has_retrieval_gold]  # the rest would score nothing
     cases = sample(cases, args.limit, args.seed)
     modes = ["hybrid", "dense", "bm25"] if args.mode == "all" else [args.mode or settings.retrieval_mode]
@@ -233,13 +225,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print(report.summary_table(results))
     print(f"\nwrote {out / 'results.json'}, report.md and report.html")
     status = EXIT_OK
-    recommended = results["calibration"].get("recommended")
-    if args.calibrate:
-        if recommended is None:
-            print("rag eval: --calibrate needs answerable and unanswerable cases", file=sys.stderr)
-            return EXIT_USAGE
-        _set_env_value(Path(".env"), "RAG_REFUSAL_THRESHOLD", str(recommended))
-        print(f"calibrated: RAG_REFUSAL_THRESHOLD={recommended} written to .env")
     if args.compare:
         lines, regressions = harness.compare(results, json.loads(Path(args.compare).read_text()))
         print(f"\ncompared with {args.compare}:")
@@ -256,6 +241,56 @@ def cmd_eval(args: argparse.Namespace) -> int:
             print(f"{metric} = {value} is under {floor}", file=sys.stderr)
             status = EXIT_FAILED
     return status
+
+
+def _eval_retriever(settings: Settings, corpus: Path):
+    """Settings and a warm retriever over `corpus`, ingested into a collection of its own, so
+    evaluating never touches the product's documents."""
+    import hashlib
+    import re
+
+    from rag.embeddings import build_embedder
+
+    tag = hashlib.sha256(str(corpus.resolve()).encode()).hexdigest()[:8]
+    collection = f"eval_{re.sub(r'[^A-Za-z0-9_-]', '_', corpus.resolve().name)[:40]}_{tag}"
+    settings = settings.model_copy(update={"collection": collection})
+    embedder = build_embedder(settings)
+    retriever = _retriever(settings, embedder, check=False)  # the ingest below re-embeds if needed
+    _ingestor(settings, retriever.store, embedder).ingest([corpus])
+    retriever.warm_up()
+    return settings, retriever
+
+
+def _fit_answerability(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from eval import answerability
+    from eval.cases import read_cases
+    from rag.answerability import MODEL_PATH
+
+    rows, sources = [], []
+    for cases_path, corpus in answerability.training_sets():
+        settings, retriever = _eval_retriever(_settings(args), corpus)
+        answerer = _answerer(settings, retriever)
+        rows += answerability.collect(answerer, read_cases(cases_path), answerability.label(corpus), tqdm_progress())
+        sources.append(cases_path)
+    spec, report = answerability.fit(rows, sources)
+    out = Path(args.out) if args.out else Path("eval/reports/answerability")
+    answerability.write_report(report, spec, out)
+    model_out = Path(args.model_out) if args.model_out else MODEL_PATH
+    model_out.write_text(json.dumps(spec, indent=1) + "\n")
+    print(f"held-out AUC {spec['fitted']['held_out_auc']}, operating point {spec['threshold']}")
+    for corpus, block in report["held_out"].items():
+        for metric, value in block.items():
+            print(f"  {corpus:10} {metric:32} {value['rate']:.3f} {value['ci95']} n={value['n']}")
+    print(f"wrote {model_out} and {out}/report.md (at {datetime.now(UTC):%H:%M:%S} UTC)")
+    return EXIT_OK
+
+
+def tqdm_progress():
+    from tqdm import tqdm
+
+    return tqdm
 
 
 def _export_feedback(out: Path) -> int:
@@ -293,13 +328,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
     print(summary(results))
     print(f"wrote {out}")
     return EXIT_OK
-
-
-def _set_env_value(path: Path, key: str, value: str) -> None:
-    """Set KEY=value in a .env file, keeping its other lines."""
-    lines = path.read_text().splitlines() if path.exists() else []
-    lines = [line for line in lines if not line.startswith(f"{key}=")] + [f"{key}={value}"]
-    path.write_text("\n".join(lines) + "\n")
 
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -496,9 +524,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="also score answers with an LLM judge (RAG_JUDGE_BASE_URL, RAG_JUDGE_MODEL); off by default",
     )
     evaluate.add_argument(
-        "--calibrate",
+        "--fit-answerability",
         action="store_true",
-        help="write the refusal threshold that best separates answerable from unanswerable cases to .env",
+        help="refit the answerability model on the shipped training sets (documents held out), write "
+        "it (--model-out) and its held-out report and curve (--out, default eval/reports/answerability)",
+    )
+    evaluate.add_argument(
+        "--model-out", metavar="FILE", help="--fit-answerability: where to write the model (default: rag/)"
     )
     evaluate.add_argument("--out", help="output folder (default: RAG_DATA_DIR/eval/<timestamp>)")
     evaluate.add_argument(

@@ -5,7 +5,8 @@
   Gemma 3 270M as an option, or any GGUF file (see `rag.models`).
 - `openai`: any OpenAI-compatible server (OpenAI, vLLM, Ollama, LM Studio, llama.cpp server),
   through the `openai` client.
-- `extractive`: no generative model; the passage sentences closest to the question, cited.
+- `extractive`: no generative model; passage sentences composed for the question
+  (`rag.extractive`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from rag.extractive import ExtractiveComposer
 from rag.models import model_path
 from rag.settings import Settings
 from rag.support import SupportChecker
@@ -37,43 +39,6 @@ class LLM(Protocol):
         """Yield the answer's text in pieces. `messages` is the rendered prompt; `question` and
         `passages` are there for backends that work on them directly."""
         ...
-
-
-class ExtractiveLLM:
-    """Answers with the passage sentences closest to the question, each cited [n].
-
-    Closeness is the support checker's blend: half embedding cosine, half the share of the
-    question's content words the sentence contains.
-    """
-
-    backend = "extractive"
-    model = "extractive"
-    generative = False
-
-    # Retrieval already judged the passages relevant; the floor only drops sentences that share
-    # nothing with the question.
-    def __init__(self, checker: SupportChecker, max_sentences: int = 2, min_score: float = 0.15) -> None:
-        self.checker = checker
-        self.max_sentences = max_sentences
-        self.min_score = min_score
-
-    def stream(self, messages: Sequence[Message], question: str, passages: Sequence[str]) -> Iterator[str]:
-        candidates = [(n, q.text) for n, text in enumerate(passages, 1) for q in self.checker.locate(text)]
-        if not candidates:
-            return
-        vectors = self.checker.embed([question] + [s for _, s in candidates])
-        cosine = vectors[1:] @ vectors[0]
-        wanted = self.checker.terms(question)
-        scores = [
-            0.5 * float(cosine[i])
-            + 0.5 * (len(wanted & self.checker.terms(s)) / len(wanted) if wanted else 0.0)
-            for i, (_, s) in enumerate(candidates)
-        ]
-        ranked = sorted(range(len(candidates)), key=lambda i: -scores[i])
-        chosen = [i for i in ranked[: self.max_sentences] if scores[i] >= self.min_score]
-        for k, i in enumerate(chosen):
-            n, sentence = candidates[i]
-            yield ("" if k == 0 else " ") + f"{sentence} [{n}]"
 
 
 class LocalLLM:
@@ -146,10 +111,10 @@ class OpenAILLM:
                 yield chunk.choices[0].delta.content
 
 
-def build_llm(settings: Settings, checker: SupportChecker) -> LLM:
+def build_llm(settings: Settings, checker: SupportChecker) -> LLM | ExtractiveComposer:
     match settings.llm:
         case "extractive":
-            return ExtractiveLLM(checker)
+            return ExtractiveComposer(checker)
         case "openai":
             return OpenAILLM(settings)
         case "local":

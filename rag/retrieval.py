@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 from filelock import FileLock
 from llama_index.core import VectorStoreIndex
 from llama_index.core.llms.mock import MockLLM
@@ -27,7 +28,9 @@ from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 from llama_index.vector_stores.chroma import ChromaVectorStore
 
 from rag import schema
+from rag.answerability import TermWeights
 from rag.embeddings import Embedder, unit_rows
+from rag.question import stem
 
 # Each retriever offers this many candidates (at least) before fusion cuts to top_k: reciprocal
 # rank fusion over two top-3 lists can only reorder six chunks.
@@ -94,6 +97,16 @@ class _Recording(BaseRetriever):
         return hits
 
 
+def _term_weights(bm25) -> TermWeights:
+    """Chunk frequency of every stem, read off the BM25 index's sparse matrix (one column per stem)."""
+    if bm25 is None:
+        return TermWeights({}, 0, stem)
+    index = bm25.bm25
+    frequencies = np.diff(np.asarray(index.scores["indptr"]))
+    doc_freq = {token: int(frequencies[i]) for token, i in index.vocab_dict.items() if i < len(frequencies)}
+    return TermWeights(doc_freq, int(index.scores["num_docs"]), stem)
+
+
 def _bm25(nodes: list[TextNode], top_k: int):
     import Stemmer
     from llama_index.retrievers.bm25 import BM25Retriever
@@ -126,6 +139,7 @@ class Retriever:
         self.version = ""
         self.chunk_count = 0
         self._bm25 = None
+        self._term_weights: TermWeights | None = None
         self._lock = threading.Lock()
 
     def warm_up(self) -> None:
@@ -140,8 +154,15 @@ class Retriever:
             return
         count = self.store.client.count()
         bm25 = self._load_or_build(version) if count else None
+        weights = _term_weights(bm25)
         with self._lock:
-            self.version, self.chunk_count, self._bm25 = version, count, bm25
+            self.version, self.chunk_count, self._bm25, self._term_weights = version, count, bm25, weights
+
+    def term_weights(self) -> TermWeights:
+        """How specific each word is in this collection (document frequencies from the BM25 index)."""
+        if not self.version:
+            self.warm_up()
+        return self._term_weights or _term_weights(None)
 
     def _load_or_build(self, version: str):
         from llama_index.retrievers.bm25 import BM25Retriever

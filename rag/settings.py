@@ -67,13 +67,19 @@ class Settings(BaseSettings):
         None,
         description="Folder of a sentence-transformers cross-encoder to rerank hits with; off by default.",
     )
-    refusal_threshold: float = Field(
-        0.21,
-        ge=-1,
+    answerability_threshold: float | None = Field(
+        None,
+        ge=0,
         le=1,
-        description="Refuse without calling the LLM when the best dense cosine is below this. "
-        "Calibrated by `rag eval eval/cases/calibration.jsonl --retrieval-only --calibrate`: refuses "
-        "90 % of off-topic questions, 4 % of answerable ones (eval/reports/calibration).",
+        description="Refuse, before any model runs, when the fitted answerability probability is below "
+        "this. Default: the operating point stored with the model (`rag/answerability_model.json`), "
+        "chosen on held-out documents by `rag eval --fit-answerability` (eval/reports/answerability). "
+        "Higher refuses more.",
+    )
+    answerability_model: Path | None = Field(
+        None,
+        description="An answerability model file written by `rag eval --fit-answerability --model-out`; "
+        "default: the one that ships in `rag/`.",
     )
     support_threshold: float = Field(
         0.5, ge=0, le=1, description="Support score an answer sentence needs to count as grounded."

@@ -14,27 +14,22 @@ a passage sentence scores ~0.6-0.9, an on-topic invention ~0.3-0.45 on the sampl
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
-import Stemmer
 from llama_index.core.node_parser.text.utils import split_by_sentence_tokenizer
 
 from rag.embeddings import Embedder
-from rag.offline import tiktoken_cache_dir
+from rag.question import stems
 
 CITATION = re.compile(r"\s*\[(\d+)\]")
 # "... capacity. [1] Next ..." -> "... capacity [1]. Next ...": a marker after the full stop
 # belongs to the sentence before it, not to the start of the next one.
 _TRAILING_CITATIONS = re.compile(r"([.!?])((?:\s*\[\d+\])+)")
-_WORD = re.compile(r"\w+", re.UNICODE)
-
-
-def _stopwords() -> frozenset[str]:
-    # NLTK's English list (179 words), shipped inside llama-index-core.
-    path = tiktoken_cache_dir().parent / "nltk_cache" / "corpora" / "stopwords" / "english"
-    return frozenset(path.read_text(encoding="utf-8").split())
 
 
 @dataclass(frozen=True)
@@ -52,30 +47,55 @@ class Support:
     quotes: dict[int, Quote] = field(default_factory=dict)  # supporting passage -> its best sentence
 
 
+def blend(semantic: float, lexical: float) -> float:
+    """Support and relevance alike: half embedding cosine, half content-word overlap."""
+    return 0.5 * semantic + 0.5 * lexical
+
+
 class SupportChecker:
+    """Thread-safe. Sentence splits and sentence vectors are cached (bounded): the same passages
+    come back question after question, and the extractive composer embeds the very sentences
+    the check embeds again."""
+
+    CACHE = 20_000  # sentence vectors kept (384 floats each: ~30 MB)
+
     def __init__(self, embedder: Embedder, threshold: float = 0.5) -> None:
         self.embedder = embedder
         self.threshold = threshold
         self._split = split_by_sentence_tokenizer()
-        self._stem = Stemmer.Stemmer("english").stemWord
-        self._stop = _stopwords()
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+        self._locate = lru_cache(maxsize=4096)(self._find_sentences)
 
     def sentences(self, text: str) -> list[str]:
         return [s.strip() for s in self._split(text) if s.strip()]
 
     def terms(self, text: str) -> set[str]:
         """Stemmed content words: what lexical overlap is measured on."""
-        return {self._stem(w) for w in _WORD.findall(text.lower()) if w not in self._stop}
+        return stems(text)
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Unit-length embeddings, one row per text."""
-        return self.embedder.unit_vectors(texts)
+        with self._lock:
+            known = {t: self._vectors[t] for t in texts if t in self._vectors}
+        missing = [t for t in dict.fromkeys(texts) if t not in known]
+        if missing:
+            fresh = dict(zip(missing, self.embedder.unit_vectors(missing), strict=True))
+            known |= fresh
+            with self._lock:
+                self._vectors.update(fresh)
+                while len(self._vectors) > self.CACHE:
+                    self._vectors.popitem(last=False)
+        return np.stack([known[t] for t in texts]) if texts else np.zeros((0, 0), dtype=np.float32)
 
     def check(self, answer: str, passages: Sequence[str]) -> list[Support]:
+        """Split a generated answer into sentences (with the model's [n] markers) and check each."""
         raw = self.sentences(_TRAILING_CITATIONS.sub(r"\2\1", answer))
-        if not raw or not passages:
-            return [Support(CITATION.sub("", s).strip(), _cited(s), None, 0.0) for s in raw]
-        clean = [CITATION.sub("", s).strip() for s in raw]
+        return self.check_sentences([CITATION.sub("", s).strip() for s in raw], [_cited(s) for s in raw], passages)
+
+    def check_sentences(self, clean: list[str], cited: list[list[int]], passages: Sequence[str]) -> list[Support]:
+        if not clean or not passages:
+            return [Support(s, c, None, 0.0) for s, c in zip(clean, cited, strict=True)]
         units = [(p, s) for p, text in enumerate(passages) for s in self.locate(text)]
         answer_vecs = self.embed(clean)
         unit_vecs = self.embed([s.text for _, s in units])
@@ -87,18 +107,21 @@ class SupportChecker:
             best: dict[int, tuple[float, Quote]] = {}  # passage -> its best-supporting sentence
             for j, (p, quote) in enumerate(units):
                 lexical = len(terms & passage_terms[p]) / len(terms) if terms else 0.0
-                score = 0.5 * float(semantic[i, j]) + 0.5 * lexical
+                score = blend(float(semantic[i, j]), lexical)
                 if p not in best or score > best[p][0]:
                     best[p] = (score, quote)
             top = max(best, key=lambda p: best[p][0])
             quotes = {p: q for p, (score, q) in best.items() if score >= self.threshold}
             results.append(
-                Support(sentence, _cited(raw[i]), top if quotes else None, round(best[top][0], 4), quotes)
+                Support(sentence, cited[i], top if quotes else None, round(best[top][0], 4), quotes)
             )
         return results
 
-    def locate(self, text: str) -> list[Quote]:
+    def locate(self, text: str) -> tuple[Quote, ...]:
         """The passage's sentences with their offsets (each an exact substring)."""
+        return self._locate(text)
+
+    def _find_sentences(self, text: str) -> tuple[Quote, ...]:
         quotes, cursor = [], 0
         for sentence in self.sentences(text):
             start = text.find(sentence, cursor)
@@ -106,7 +129,7 @@ class SupportChecker:
                 continue
             quotes.append(Quote(sentence, start))
             cursor = start + len(sentence)
-        return quotes or [Quote(text, 0)]
+        return tuple(quotes) or (Quote(text, 0),)
 
 
 def _cited(sentence: str) -> list[int]:

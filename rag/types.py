@@ -34,6 +34,35 @@ class SentenceSupport(BaseModel):
     supported: bool
 
 
+class Answerability(BaseModel):
+    """Whether the passages answer the question, decided before any model runs."""
+
+    answerable: bool
+    probability: float = Field(description="P(the passages answer the question), from the fitted model")
+    threshold: float = Field(description="refuse below this probability (RAG_ANSWERABILITY_THRESHOLD)")
+    reason: str = Field(description="what weighed most against answering, or that it passed")
+    features: dict[str, float] = Field(default_factory=dict, description="the model's inputs")
+
+
+class Pick(BaseModel):
+    n: int = Field(description="the passage it was taken from, as cited [n]")
+    text: str = Field(description="the sentence (or clause), an exact substring of that passage")
+    start: int = Field(description="its offset in the passage text")
+    relevance: float
+
+
+class Composition(BaseModel):
+    """How an extractive answer was shaped: what it considered and what it picked."""
+
+    question_kind: str = Field(description="factoid, explain or summary")
+    expects: str | None = Field(None, description="the kind of answer a factoid asks for: number, date, name")
+    candidates: int = Field(description="sentences considered")
+    fragments: int = Field(0, description="sentences dropped as headings, lists, junk or too short")
+    repeats: int = Field(0, description="sentences dropped as copies of one already considered")
+    said_before: int = Field(0, description="sentences dropped because an earlier answer gave them")
+    picks: list[Pick] = Field(default_factory=list)
+
+
 class Answer(BaseModel):
     question: str
     condensed_query: str
@@ -42,6 +71,8 @@ class Answer(BaseModel):
     refusal_reason: str | None = None
     sources: list[Source] = Field(default_factory=list)
     sentences: list[SentenceSupport] = Field(default_factory=list)
+    answerability: Answerability | None = Field(None, description="None when refused before retrieval")
+    composition: Composition | None = Field(None, description="extractive answers: how it was shaped")
     timings: dict[str, float] = Field(default_factory=dict, description="seconds per stage")
     backend: str
     model: str

@@ -17,7 +17,7 @@ QUESTION = "What does the author say about refining capacity?"
 def components(tmp_path: Path, llm=None, **overrides) -> Components:
     """Real Chroma, BM25 and support checks; `llm` replaces the extractive backend."""
     # The hash embedder's cosines run lower than MiniLM's: its own refusal threshold.
-    defaults = {"refusal_threshold": 0.1, "rate_limit_per_minute": 0, "index_poll_seconds": 3600}
+    defaults = {"answerability_threshold": 0.05, "rate_limit_per_minute": 0, "index_poll_seconds": 3600}
     settings = Settings(
         _env_file=None, data_dir=tmp_path / "data", collection="api_docs", embedder="hash",
         llm="extractive", **(defaults | overrides),

@@ -10,7 +10,8 @@ import pytest
 
 from index.clean import clean_text
 from rag.answer import Answerer, Turn
-from rag.llm import ExtractiveLLM, Message
+from rag.extractive import ExtractiveComposer
+from rag.llm import Message
 from rag.retrieval import Retriever
 from rag.settings import Settings
 from rag.support import SupportChecker
@@ -44,10 +45,10 @@ def build(make_ingestor, corpus: Path, tmp_path: Path):
 
     def answerer(llm=None, **overrides) -> Answerer:
         # The hash embedder's cosines run lower than MiniLM's: its own refusal threshold.
-        settings = Settings(_env_file=None, refusal_threshold=0.1, llm="extractive", **overrides)
+        settings = Settings(_env_file=None, answerability_threshold=0.05, llm="extractive", **overrides)
         retriever = Retriever(ingestor.store, ingestor.embedder, tmp_path / "bm25")
         checker = SupportChecker(ingestor.embedder, settings.support_threshold)
-        return Answerer(retriever, llm or ExtractiveLLM(checker), checker, settings)
+        return Answerer(retriever, llm or ExtractiveComposer(checker), checker, settings)
 
     return answerer
 
@@ -72,7 +73,9 @@ def test_off_topic_question_is_refused_without_calling_the_llm(build):
     answer = build(llm).ask("zeppelin airship helium mooring mast")
     assert answer.refused
     assert llm.prompts == []
-    assert "threshold" in answer.refusal_reason
+    assert answer.refusal_reason.startswith("answerability ")
+    assert answer.answerability and answer.answerability.probability < answer.answerability.threshold
+    assert set(answer.answerability.features) >= {"dense_best", "soft_coverage", "names_missing"}
     assert answer.answer == "The documents don't contain an answer to that."
     assert answer.sources, "a refusal still shows the closest sources"
 
@@ -154,9 +157,9 @@ def test_context_is_packed_within_the_token_budget(build):
 def test_answer_record_carries_settings_index_version_and_timings(build):
     answer = build().ask(QUESTION)
     assert answer.settings["retrieval_mode"] == "hybrid"
-    assert answer.settings["refusal_threshold"] == 0.1
+    assert answer.settings["answerability_threshold"] == 0.05
     assert len(answer.index_version) == 16
-    assert {"retrieve", "generate", "check", "total"} <= answer.timings.keys()
+    assert {"retrieve", "assess", "compose", "check", "total"} <= answer.timings.keys()
     assert answer.backend == "extractive"
 
 

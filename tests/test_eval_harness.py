@@ -13,7 +13,7 @@ import pytest
 from eval.cases import read_cases
 from eval.harness import RETRIEVAL_METRICS, compare, run
 from rag.answer import Answerer
-from rag.llm import ExtractiveLLM
+from rag.extractive import ExtractiveComposer
 from rag.retrieval import MODES, Retriever
 from rag.settings import Settings
 from rag.support import SupportChecker
@@ -45,9 +45,9 @@ def test_retrieval_only_run_scores_every_mode(retriever):
 
 
 def test_answer_run_reports_refusals_support_and_records(retriever):
-    settings = Settings(_env_file=None, refusal_threshold=0.1, llm="extractive")
+    settings = Settings(_env_file=None, answerability_threshold=0.05, llm="extractive")
     checker = SupportChecker(retriever.embedder)
-    answerer = Answerer(retriever, ExtractiveLLM(checker), checker, settings)
+    answerer = Answerer(retriever, ExtractiveComposer(checker), checker, settings)
     results = run(read_cases(GOLD), retriever, ["hybrid"], answerer, progress=lambda items, **_: items)
     hybrid = results["modes"]["hybrid"]
     for metric in ("em", "f1", "contains_answer", "semantic_similarity", "support_rate", "refusal_rate",
@@ -103,36 +103,17 @@ def test_rag_eval_writes_reports_and_the_gate_sets_the_exit_status(tmp_path: Pat
     assert "REGRESSION" in gated.stdout
 
 
-def test_calibration_picks_the_threshold_that_separates_best():
+def test_refusal_curve_runs_over_the_answerability_probability():
     from eval.harness import calibrate
 
     records = [
-        {"answerable": False, "best_dense": 0.0},
-        {"answerable": False, "best_dense": 0.1},
-        {"answerable": True, "best_dense": 0.3},
-        {"answerable": True, "best_dense": 0.5},
+        {"answerable": False, "answerability": 0.05},
+        {"answerable": False, "answerability": 0.3},
+        {"answerable": True, "answerability": 0.6},
+        {"answerable": True, "answerability": 0.9},
     ]
-    result = calibrate(records)
-    # Every t in (0.1, 0.3] refuses both unanswerable cases and no answerable one; the lowest wins.
-    assert result["recommended"] == 0.11
-    assert (result["refusal_rate"], result["false_refusal_rate"]) == (1.0, 0.0)
-    assert calibrate([r for r in records if r["answerable"]])["recommended"] is None
-
-
-def test_rag_eval_calibrate_writes_the_threshold_to_dot_env(tmp_path: Path):
-    env = {**os.environ, "RAG_EMBEDDER": "hash", "RAG_DATA_DIR": str(tmp_path / "data")}
-    (tmp_path / ".env").write_text("RAG_TOP_K=4\nRAG_REFUSAL_THRESHOLD=0.9\n")
-    command = ["eval", str(GOLD), "--retrieval-only", "--calibrate", "--out", "run"]
-    out = subprocess.run(
-        [sys.executable, "-m", "rag.cli", *command],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        cwd=tmp_path,
-    )
-    assert out.returncode == 0, out.stderr
-    recommended = json.loads((tmp_path / "run" / "results.json").read_text())["calibration"]["recommended"]
-    lines = (tmp_path / ".env").read_text().splitlines()
-    assert lines == ["RAG_TOP_K=4", f"RAG_REFUSAL_THRESHOLD={recommended}"]
-    assert (tmp_path / "run" / "refusal_curve.png").stat().st_size > 1000
+    curve = {p["threshold"]: p for p in calibrate(records)["curve"]}
+    assert (curve[0.05]["refusal_rate"], curve[0.05]["false_refusal_rate"]) == (0.0, 0.0)
+    assert (curve[0.31]["refusal_rate"], curve[0.31]["false_refusal_rate"]) == (1.0, 0.0)
+    assert (curve[0.61]["refusal_rate"], curve[0.61]["false_refusal_rate"]) == (1.0, 0.5)
+    assert calibrate([r for r in records if r["answerable"]])["curve"] == []

@@ -34,7 +34,7 @@ def test_openai_backend_streams_a_grounded_answer(make_ingestor, corpus: Path, t
     ingestor.ingest([corpus])
     settings = Settings(
         _env_file=None, llm="openai", llm_base_url=url, llm_model="team-model", llm_api_key="sk-test",
-        refusal_threshold=0.1,
+        answerability_threshold=0.05,
     )  # fmt: skip
     checker = SupportChecker(ingestor.embedder)
     llm = build_llm(settings, checker)

@@ -14,7 +14,8 @@ from filelock import FileLock
 from index.components import Components, assemble
 from rag.answer import Answerer
 from rag.embeddings import hash_embedder
-from rag.llm import ExtractiveLLM, Message
+from rag.extractive import ExtractiveComposer
+from rag.llm import Message
 from rag.retrieval import Retriever
 from rag.settings import Settings
 from rag.store import open_store
@@ -55,14 +56,14 @@ def make(tmp_path: Path, corpus: Path):
         # The hash embedder's cosines run lower than MiniLM's: its own refusal threshold.
         settings = Settings(
             data_dir=tmp_path / "data", collection="test_docs", embedder="hash", llm="extractive",
-            refusal_threshold=0.1, _env_file=None,
+            answerability_threshold=0.05, _env_file=None,
         )  # fmt: skip
         embedder = hash_embedder()
         retriever = Retriever(
             open_store(settings), embedder, settings.data_dir / "bm25" / settings.collection
         )
         checker = SupportChecker(embedder, settings.support_threshold)
-        components = assemble(settings, Answerer(retriever, llm or ExtractiveLLM(checker), checker, settings))
+        components = assemble(settings, Answerer(retriever, llm or ExtractiveComposer(checker), checker, settings))
         if ingest:
             components.library.ingestor.ingest([corpus])
             retriever.warm_up()
@@ -126,7 +127,7 @@ def test_off_topic_question_is_shown_as_a_refusal_with_the_closest_sources(make)
     answer = final.exchanges[0].answer
     assert answer.refused
     assert last_message(final).startswith("**Refused:** The documents don't contain an answer to that.")
-    assert "below threshold" in last_message(final)
+    assert "answerability 0.0" in last_message(final) and "below 0.05" in last_message(final)
     assert "Closest passages" in final.sources
     assert final.sources.count('<div class="source">') == len(answer.sources) > 0
     assert "<mark>" not in final.sources, "nothing was cited, so nothing is highlighted"

@@ -1,0 +1,244 @@
+"""Do the retrieved passages answer the question? A calibrated probability, decided before any
+model runs, for every backend.
+
+The features come from what retrieval already computed (dense cosine, BM25, the fused margin)
+and from the words: how much of the question's content (weighted by rarity: corpus IDF and
+general-English frequency from `wordfreq`) the best passage and the best sentence cover;
+numbers and names the question asks about that no passage contains; whether the sentence that
+covers the question holds the kind of answer it asks for (a number for "how many", a date for
+"when", a name for "who"). A logistic regression over them, fitted by `rag eval
+--fit-answerability` with documents held out (eval/answerability.py), is stored as readable
+JSON beside this module; `RAG_ANSWERABILITY_THRESHOLD` picks the operating point.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from rag.question import Question
+from rag.types import Answerability
+
+MODEL_PATH = Path(__file__).resolve().parent / "answerability_model.json"
+PASSAGES = 3  # the top passages whose words and sentences are read
+
+FEATURES = (
+    "dense_best", "dense_top3", "bm25_best", "fused_margin", "passage_coverage", "sentence_coverage",
+    "rare_missing", "names_missing", "expects_answer", "answer_missing", "negation_mismatch",
+    "title_match", "summary", "explain", "summary_coverage", "n_terms", "sentence_dense_best",
+    "sentence_rare_missing", "sentence_names_missing", "soft_missing", "soft_coverage",
+)  # fmt: skip
+SOFT_MATCH = 0.6  # a missing question word counts as present when a passage word is this close (cosine)
+
+# Why a question was judged unanswerable, by the feature that pulled its probability down most.
+_REASONS = {
+    "dense_best": "no passage is close in meaning",
+    "dense_top3": "no passage is close in meaning",
+    "bm25_best": "few of its words occur in the documents",
+    "fused_margin": "no passage stands out",
+    "passage_coverage": "no passage covers what it asks about",
+    "sentence_coverage": "no sentence covers what it asks about",
+    "rare_missing": "its most specific words are not in the passages",
+    "names_missing": "names or numbers it asks about are not in the passages",
+    "answer_missing": "the passages hold no answer of the kind it asks for",
+    "negation_mismatch": "it asks about a negation the passages don't state",
+    "title_match": "it names no document",
+    "summary_coverage": "no document is about its topic",
+}
+_NUMBER = re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|"
+                     r"forty|fifty|hundred|thousand|million|billion|trillion|dozen|half|percent)\b", re.I)  # fmt: skip
+_DATE = re.compile(r"\b(1[0-9]{3}|20[0-9]{2})s?\b|\b(january|february|march|april|may|june|july|august|"
+                   r"september|october|november|december|century|decade|yesterday|today|ago)\b", re.I)  # fmt: skip
+_NAME = re.compile(r"\b[A-Z][\w'’-]+")
+_NEGATED = re.compile(r"\b(not|never|no|none|nor|cannot|without)\b|n't\b", re.I)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One retrieved passage as answerability reads it."""
+
+    text: str
+    title: str
+    sentences: Sequence[str]
+    dense: float | None
+    bm25: float | None
+    score: float
+
+
+class TermWeights:
+    """How much a question word says: rare in this corpus and in English means specific.
+
+    weight = mean of corpus IDF (scaled 0..1 by the IDF of an unseen word) and general rarity
+    (1 - Zipf frequency / 8, from wordfreq), so a word common here but rare in English (the
+    corpus's own topic) and a word rare here but common in English both count for something.
+    """
+
+    def __init__(self, doc_freq: dict[str, int], n_docs: int, stem) -> None:
+        self.doc_freq = doc_freq
+        self.n_docs = max(n_docs, 1)
+        self.stem = stem
+        self._unseen = self._idf(0)
+
+    def _idf(self, df: int) -> float:
+        return math.log(1 + (self.n_docs - df + 0.5) / (df + 0.5))
+
+    def weight(self, word: str) -> float:
+        return _general_rarity(word) * 0.5 + 0.5 * self._idf(self.doc_freq.get(self.stem(word), 0)) / self._unseen
+
+
+@lru_cache(maxsize=65536)
+def _general_rarity(word: str) -> float:
+    from wordfreq import zipf_frequency
+
+    return 1.0 - min(zipf_frequency(word, "en"), 8.0) / 8.0
+
+
+def _coverage(weights: dict[str, float], stems: dict[str, str], words: set[str]) -> float:
+    total = sum(weights.values())
+    return sum(w for t, w in weights.items() if stems[t] in words) / total if total else 0.0
+
+
+def has_answer(kind: str | None, sentence: str, question: Question) -> bool:
+    """Does `sentence` hold the kind of answer the question asks for?"""
+    if kind == "number":
+        return bool(_NUMBER.search(sentence))
+    if kind == "date":
+        return bool(_DATE.search(sentence))
+    if kind == "name":  # a capitalised word, not the sentence's first, the question does not hold
+        return any(m.start() > 0 and m.group().lower() not in question.names for m in _NAME.finditer(sentence))
+    return True
+
+
+def features(question: Question, evidence: Sequence[Evidence], weights: TermWeights, word_stems,
+             embed) -> dict[str, float]:  # fmt: skip
+    """The model's inputs; `word_stems(text)` gives a text's set of stemmed words, `embed(texts)`
+    their unit vectors (the question's first)."""
+    top = list(evidence[:PASSAGES])
+    dense = sorted((e.dense for e in evidence if e.dense is not None), reverse=True)
+    bm25 = [e.bm25 for e in evidence if e.bm25 is not None]
+    scores = [e.score for e in evidence]
+    stems = {t: weights.stem(t) for t in question.terms}
+    term_weights = {t: weights.weight(t) for t in question.terms}
+    passage_words = [word_stems(e.text) for e in top]
+    everywhere = set().union(*(word_stems(e.text) for e in evidence)) if evidence else set()
+    sentences = [(s, word_stems(s)) for e in top for s in e.sentences]
+    sentence_cover = [(_coverage(term_weights, stems, words), s) for s, words in sentences]
+    ranked = sorted(sentence_cover, key=lambda c: -c[0])[:2]
+    best_sentences = [s for c, s in ranked if c >= 0.75 * ranked[0][0]]
+    best_words = set().union(*(word_stems(s) for s in best_sentences)) if best_sentences else set()
+    best_text = " ".join(best_sentences).lower()
+    vectors = embed([question.text, *(s for s, _ in sentences)])
+    sentence_dense = float((vectors[1:] @ vectors[0]).max()) if len(vectors) > 1 else -1.0
+    soft = _soft_match(question, top, stems, embed)
+    texts = " ".join(e.text.lower() + " " + e.title.lower() for e in evidence)
+    titles = set().union(*(word_stems(e.title.replace("_", " ")) for e in top)) if top else set()
+    passage_coverage = max((_coverage(term_weights, stems, w) for w in passage_words), default=0.0)
+    summary = float(question.kind == "summary")
+    return {
+        "dense_best": dense[0] if dense else -1.0,
+        "dense_top3": float(np.mean(dense[:3])) if dense else -1.0,
+        "bm25_best": math.log1p(max(bm25, default=0.0)),
+        "fused_margin": (scores[0] - scores[1]) / (abs(scores[0]) + 1e-9) if len(scores) > 1 else 1.0,
+        "passage_coverage": passage_coverage,
+        "sentence_coverage": max((c for c, _ in sentence_cover), default=0.0),
+        "rare_missing": max((w for t, w in term_weights.items() if stems[t] not in everywhere), default=0.0),
+        "names_missing": (
+            sum(n not in texts for n in question.names) / len(question.names) if question.names else 0.0
+        ),
+        "expects_answer": float(question.expects is not None),
+        "answer_missing": float(
+            question.expects is not None and not any(has_answer(question.expects, s, question) for s in best_sentences)
+        ),
+        "negation_mismatch": float(
+            question.negated and not any(_NEGATED.search(s) for s in best_sentences)
+        ),
+        "title_match": _coverage(term_weights, stems, titles),
+        "summary": summary,
+        "explain": float(question.kind == "explain"),
+        "summary_coverage": summary * passage_coverage,
+        "n_terms": math.log1p(len(question.terms)),
+        "sentence_dense_best": sentence_dense,
+        "sentence_rare_missing": max((w for t, w in term_weights.items() if stems[t] not in best_words), default=0.0),
+        "sentence_names_missing": (
+            sum(n not in best_text for n in question.names) / len(question.names) if question.names else 0.0
+        ),
+        "soft_missing": max((term_weights[t] * (1 - soft[t]) for t in soft), default=0.0),
+        "soft_coverage": (
+            sum(w * (1.0 if soft.get(t, 1.0) >= SOFT_MATCH else 0.0) for t, w in term_weights.items())
+            / sum(term_weights.values()) if term_weights else 0.0
+        ),
+    }  # fmt: skip
+
+
+def _soft_match(question: Question, top: Sequence[Evidence], stems: dict[str, str], embed) -> dict[str, float]:
+    """For each question word no top passage holds: its best cosine to a word the passages do hold
+    (a paraphrase scores high, a truly absent thing low)."""
+    from rag.question import content_words, stem
+
+    words = {w for e in top for w in content_words(e.text) if not w.isdigit()}
+    held = {stem(w) for w in words}
+    missing = [t for t in question.terms if stems[t] not in held]
+    if not missing or not words:
+        return {t: 0.0 for t in missing}
+    vocabulary = sorted(words)
+    vectors = embed([*missing, *vocabulary])
+    similarity = vectors[: len(missing)] @ vectors[len(missing) :].T
+    return {t: float(similarity[i].max()) for i, t in enumerate(missing)}
+
+
+class AnswerabilityModel:
+    """Standardised features -> logistic regression -> probability. Pure numpy at run time."""
+
+    def __init__(self, spec: dict) -> None:
+        self.spec = spec
+        self.features: list[str] = spec["features"]
+        self.mean = np.asarray(spec["mean"], dtype=float)
+        self.scale = np.asarray(spec["scale"], dtype=float)
+        self.coef = np.asarray(spec["coef"], dtype=float)
+        self.intercept = float(spec["intercept"])
+        self.threshold = float(spec["threshold"])
+        unknown = set(self.features) - set(FEATURES)
+        if unknown:
+            raise ValueError(f"answerability model uses unknown features {sorted(unknown)}")
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> AnswerabilityModel:
+        path = Path(path or MODEL_PATH)
+        try:
+            return cls(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError) as exc:
+            raise ValueError(f"{path}: not a readable answerability model ({exc})") from exc
+
+    def contributions(self, values: dict[str, float]) -> dict[str, float]:
+        x = np.asarray([values[f] for f in self.features], dtype=float)
+        return dict(zip(self.features, (self.coef * (x - self.mean) / self.scale).tolist(), strict=True))
+
+    def probability(self, values: dict[str, float]) -> float:
+        logit = self.intercept + sum(self.contributions(values).values())
+        return 1.0 / (1.0 + math.exp(-max(min(logit, 50.0), -50.0)))
+
+    def decide(self, values: dict[str, float], threshold: float | None = None) -> Answerability:
+        threshold = self.threshold if threshold is None else threshold
+        probability = self.probability(values)
+        answerable = probability >= threshold
+        pulls = self.contributions(values)
+        against = min(pulls, key=pulls.get)
+        if answerable:
+            reason = f"answerability {probability:.2f} ≥ {threshold:.2f}"
+        else:
+            why = _REASONS.get(against, against.replace("_", " "))
+            reason = f"answerability {probability:.2f} below {threshold:.2f}: {why}"
+        return Answerability(
+            answerable=answerable,
+            probability=round(probability, 4),
+            threshold=threshold,
+            reason=reason,
+            features={k: round(v, 4) for k, v in values.items()},
+        )
