@@ -1,20 +1,21 @@
 """Fit the answerability model (`rag eval --fit-answerability`), holding data out by document.
 
-Training data ships in eval/cases: the SQuAD 2.0 sample over its 11 articles (half of its
-questions are unanswerable by design, written to look answerable), the calibration set (the
-gold set plus 100 off-topic questions) and the hand-written on-topic unanswerable and summary
-questions over the sample corpus. Every case is run through the product's own `retrieve` and
+Training data ships in eval/cases: the SQuAD 2.0 sample over its 11 articles (its unanswerable
+questions are on-topic by design, written to look answerable) with hand-written summary
+questions about those articles and about subjects they lack; the calibration set (the gold set
+plus 100 off-topic questions); the hand-written on-topic unanswerable and summary questions
+over the sample corpus, and summary-phrased questions about subjects it lacks (so "summarize"
+alone never means answerable). Every case is run through the product's own `retrieve` and
 `features` steps against its own corpus.
 
 Held out by document: each case belongs to the document it was written against (off-topic
-questions form one more group), and every reported number comes from a model that never saw
-that document's questions (leave-one-group-out). Both corpora weigh the same in the fit and in
-the operating point, so SQuAD's 1,200 questions do not drown the sample corpus. Logistic
-regression and a small gradient-boosted model are compared held out; the committed model is
-the logistic regression when it is within 0.01 AUC (it is readable JSON and pure numpy at run
-time). The operating point is the highest threshold whose held-out false-refusal rate stays
-within budget on each corpus: 5 % of answerable questions, 10 % of summary questions (the
-budgets issue 12 set).
+questions group by the file they came from), and every reported number comes from a model that
+never saw that group's questions (leave-one-group-out). Both corpora weigh the same in the fit,
+in the comparison and in the operating point, so SQuAD's 1,200 questions do not drown the sample
+corpus. Logistic regression and a small gradient-boosted model are compared by held-out AUC and
+the better one is written (both are JSON evaluated in numpy at run time). The operating point is
+the highest threshold whose held-out false-refusal rate over answerable questions (summaries
+included), each corpus weighing the same, stays within FALSE_REFUSAL_BUDGET.
 """
 
 from __future__ import annotations
@@ -37,11 +38,13 @@ CASES = Path(__file__).resolve().parent / "cases"
 # (case file, corpus folder), relative to eval/cases.
 TRAINING: tuple[tuple[str, str], ...] = (
     ("squad2-dev/questions.jsonl", "squad2-dev/docs"),
+    ("squad2-dev/summaries.jsonl", "squad2-dev/docs"),
     ("calibration.jsonl", "docs"),
     ("sample_unanswerable_summary.jsonl", "docs"),
+    ("summaries_off_topic.jsonl", "docs"),
 )
 SEED = 7
-FALSE_REFUSAL_BUDGET = {"answerable": 0.05, "summary": 0.10}
+FALSE_REFUSAL_BUDGET = 0.05
 GRID = [round(0.01 * i, 2) for i in range(1, 100)]
 
 
@@ -55,14 +58,18 @@ class Row:
     features: dict[str, float]
 
 
-def collect(answerer: Answerer, cases: Sequence[Case], corpus: str, progress: Callable) -> list[Row]:
+def collect(
+    answerer: Answerer, cases: Sequence[Case], corpus: str, source: str, progress: Callable
+) -> list[Row]:
     rows = []
     for case in progress(cases, desc=corpus, unit="case", disable=None):
         found = answerer.retrieve(case.question, [Turn(t.question, t.answer) for t in case.history])
         if not found.hits:
             continue  # refused by rule before the model (nothing to look up)
         kind = case_kind(case)
-        group = "off-topic" if kind == "off-topic" or not case.gold_doc else f"{corpus}/{case.gold_doc}"
+        group = (
+            f"off-topic/{source}" if kind == "off-topic" or not case.gold_doc else f"{corpus}/{case.gold_doc}"
+        )
         rows.append(Row(case.id, corpus, group, kind, case.answerable, answerer.features(found)))
     return rows
 
@@ -84,23 +91,37 @@ def _models():
     return {
         "logistic": lambda: make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000)),
         "boosted": lambda: HistGradientBoostingClassifier(max_depth=3, max_iter=150, learning_rate=0.05,
-                                                          random_state=SEED),
+                                                          early_stopping=False, random_state=SEED),
     }  # fmt: skip
+
+
+MODEL_NOTES = {
+    "logistic": "StandardScaler + LogisticRegression(C=1.0), corpora weighted equally",
+    "boosted": "HistGradientBoostingClassifier(max_depth=3, max_iter=150, learning_rate=0.05), corpora weighted equally",
+}
+
+
+def _matrix(rows: Sequence[Row]) -> tuple[np.ndarray, np.ndarray]:
+    return np.asarray([[r.features[f] for f in FEATURES] for r in rows]), np.asarray(
+        [r.answerable for r in rows]
+    )
+
+
+def _fit_one(make, x: np.ndarray, y: np.ndarray, w: np.ndarray):
+    model = make()
+    step = model.steps[-1][0] + "__sample_weight" if hasattr(model, "steps") else "sample_weight"
+    return model.fit(x, y, **{step: w})
 
 
 def held_out(rows: Sequence[Row], make) -> np.ndarray:
     """P(answerable) for every row from a model fitted without its group."""
-    x = np.asarray([[r.features[f] for f in FEATURES] for r in rows])
-    y = np.asarray([r.answerable for r in rows])
+    x, y = _matrix(rows)
     w = _weights(rows)
     groups = np.asarray([r.group for r in rows])
     out = np.zeros(len(rows))
     for group in sorted(set(groups)):
         test = groups == group
-        model = make()
-        step = model.steps[-1][0] + "__sample_weight" if hasattr(model, "steps") else "sample_weight"
-        model.fit(x[~test], y[~test], **{step: w[~test]})
-        out[test] = model.predict_proba(x[test])[:, 1]
+        out[test] = _fit_one(make, x[~test], y[~test], w[~test]).predict_proba(x[test])[:, 1]
     return out
 
 
@@ -124,21 +145,29 @@ def report_at(rows: Sequence[Row], probability: np.ndarray, threshold: float) ->
 
 
 def _auc(rows: Sequence[Row], probability: np.ndarray) -> float:
+    """Mean of the per-corpus AUCs: how well it ranks within a collection, where a threshold acts."""
     from sklearn.metrics import roc_auc_score
 
-    return round(float(roc_auc_score([r.answerable for r in rows], probability, sample_weight=_weights(rows))), 4)
+    aucs = []
+    for corpus in sorted({r.corpus for r in rows}):
+        mine = [(r.answerable, p) for r, p in zip(rows, probability, strict=True) if r.corpus == corpus]
+        if len({a for a, _ in mine}) == 2:
+            aucs.append(roc_auc_score([a for a, _ in mine], [p for _, p in mine]))
+    return round(float(np.mean(aucs)), 4)
 
 
 def operating_point(rows: Sequence[Row], probability: np.ndarray) -> float:
-    """The highest threshold whose held-out false refusal stays within budget on every corpus."""
+    """The highest threshold whose held-out false refusal over answerable questions, each corpus
+    weighing the same, stays within budget."""
+    corpora = sorted({r.corpus for r in rows})
+    scores = {
+        c: [p for r, p in zip(rows, probability, strict=True) if r.corpus == c and r.answerable]
+        for c in corpora
+    }
     best = GRID[0]
     for t in GRID:
-        within = True
-        for corpus in {r.corpus for r in rows}:
-            for kind, budget in FALSE_REFUSAL_BUDGET.items():
-                scores = [p for r, p in zip(rows, probability, strict=True) if r.corpus == corpus and r.kind == kind]
-                within &= not scores or sum(p < t for p in scores) / len(scores) <= budget
-        if within:
+        rates = [sum(p < t for p in s) / len(s) for s in scores.values() if s]
+        if sum(rates) / len(rates) <= FALSE_REFUSAL_BUDGET:
             best = t
     return best
 
@@ -154,17 +183,36 @@ def curve(rows: Sequence[Row], probability: np.ndarray) -> list[dict]:
     return points
 
 
-def export_logistic(model, threshold: float, fitted: dict) -> dict:
-    scaler, logistic = model.steps[0][1], model.steps[-1][1]
-    return {
-        "features": list(FEATURES),
-        "mean": [round(float(v), 6) for v in scaler.mean_],
-        "scale": [round(float(v), 6) for v in scaler.scale_],
-        "coef": [round(float(v), 6) for v in logistic.coef_[0]],
-        "intercept": round(float(logistic.intercept_[0]), 6),
-        "threshold": threshold,
-        "fitted": fitted,
-    }
+def export(name: str, model, rows: Sequence[Row], threshold: float, fitted: dict) -> dict:
+    """The fitted model as the JSON `rag.answerability.AnswerabilityModel` reads."""
+    x, y = _matrix(rows)
+    spec: dict = {"kind": name, "features": list(FEATURES), "threshold": threshold,
+                  "typical": {f: round(float(v), 6) for f, v in zip(FEATURES, np.median(x[y], axis=0), strict=True)}}  # fmt: skip
+    if name == "logistic":
+        scaler, logistic = model.steps[0][1], model.steps[-1][1]
+        spec |= {
+            "mean": [round(float(v), 6) for v in scaler.mean_],
+            "scale": [round(float(v), 6) for v in scaler.scale_],
+            "coef": [round(float(v), 6) for v in logistic.coef_[0]],
+            "intercept": round(float(logistic.intercept_[0]), 6),
+        }
+    else:
+        spec["baseline"] = float(np.ravel(model._baseline_prediction)[0])
+        spec["trees"] = [
+            [[-1 if n["is_leaf"] else int(n["feature_idx"]), float(n["num_threshold"]), int(n["left"]), int(n["right"]),
+              float(n["value"])] for n in predictors[0].nodes]
+            for predictors in model._predictors
+        ]  # fmt: skip
+    spec["fitted"] = fitted
+    # The JSON must say what sklearn says: check it on every training row.
+    from rag.answerability import AnswerabilityModel
+
+    exported = AnswerabilityModel(spec)
+    ours = np.asarray([exported.probability(r.features) for r in rows])
+    theirs = model.predict_proba(x)[:, 1]
+    if not np.allclose(ours, theirs, atol=1e-6):
+        raise AssertionError(f"exported {name} model differs from sklearn by {np.abs(ours - theirs).max()}")
+    return spec
 
 
 def fit(rows: Sequence[Row], sources: Sequence[Path]) -> tuple[dict, dict]:
@@ -173,23 +221,22 @@ def fit(rows: Sequence[Row], sources: Sequence[Path]) -> tuple[dict, dict]:
     for name, make in _models().items():
         probabilities[name] = held_out(rows, make)
         comparison[name] = {"held_out_auc": _auc(rows, probabilities[name])}
-    chosen = "logistic"
-    if comparison["boosted"]["held_out_auc"] > comparison["logistic"]["held_out_auc"] + 0.01:
-        comparison["note"] = "boosted measured better by more than 0.01 AUC but is not exportable as JSON yet"
+    chosen = max(comparison, key=lambda name: comparison[name]["held_out_auc"])
     probability = probabilities[chosen]
     threshold = operating_point(rows, probability)
-    final = _models()[chosen]()
-    x = np.asarray([[r.features[f] for f in FEATURES] for r in rows])
-    final.fit(x, np.asarray([r.answerable for r in rows]), logisticregression__sample_weight=_weights(rows))
+    x, y = _matrix(rows)
+    final = _fit_one(_models()[chosen], x, y, _weights(rows))
     fitted = {
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "seed": SEED,
-        "model": "StandardScaler + LogisticRegression(C=1.0), corpora weighted equally",
-        "data": [{"file": str(p.relative_to(CASES)), "sha256": hashlib.sha256(p.read_bytes()).hexdigest()[:16]}
-                 for p in sources],  # fmt: skip
+        "model": MODEL_NOTES[chosen],
+        "data": [
+            {"file": str(p.relative_to(CASES)), "sha256": hashlib.sha256(p.read_bytes()).hexdigest()[:16]}
+            for p in sources
+        ],  # fmt: skip
         "rows": len(rows),
         "groups": sorted({r.group for r in rows}),
-        "operating_point": f"highest threshold with held-out false refusal within {FALSE_REFUSAL_BUDGET} per corpus",
+        "operating_point": f"highest threshold with held-out false refusal <= {FALSE_REFUSAL_BUDGET}, corpora equal",
         "held_out_auc": comparison[chosen]["held_out_auc"],
     }
     report = {
@@ -201,7 +248,7 @@ def fit(rows: Sequence[Row], sources: Sequence[Path]) -> tuple[dict, dict]:
         "rows": [{"id": r.case_id, "corpus": r.corpus, "group": r.group, "kind": r.kind,
                   "held_out_probability": round(float(p), 4)} for r, p in zip(rows, probability, strict=True)],
     }  # fmt: skip
-    return export_logistic(final, threshold, fitted), report
+    return export(chosen, final, rows, threshold, fitted), report
 
 
 def write_report(report: dict, spec: dict, out: Path) -> None:
@@ -215,7 +262,11 @@ def write_report(report: dict, spec: dict, out: Path) -> None:
     fig, ax = plt.subplots(figsize=(9, 4.5))
     names = [k for k in report["curve"][0] if k != "threshold"]
     for name in names:
-        ax.plot([p["threshold"] for p in report["curve"]], [p.get(name, np.nan) for p in report["curve"]], label=name)
+        ax.plot(
+            [p["threshold"] for p in report["curve"]],
+            [p.get(name, np.nan) for p in report["curve"]],
+            label=name,
+        )
     ax.axvline(report["threshold"], color="grey", linestyle="--", label="operating point")
     ax.set_xlabel("answerability threshold (refuse below)")
     ax.set_ylabel("rate, held out by document")
@@ -228,7 +279,9 @@ def write_report(report: dict, spec: dict, out: Path) -> None:
         "",
         f"Chosen: **{report['chosen']}**, operating point **{report['threshold']}** "
         f"({spec['fitted']['operating_point']}). Held-out AUC: "
-        + ", ".join(f"{k} {v['held_out_auc']}" for k, v in report["comparison"].items() if isinstance(v, dict))
+        + ", ".join(
+            f"{k} {v['held_out_auc']}" for k, v in report["comparison"].items() if isinstance(v, dict)
+        )
         + ".",
         "",
         "Every number below comes from a model fitted without the document the question was written "
@@ -239,15 +292,23 @@ def write_report(report: dict, spec: dict, out: Path) -> None:
     ]
     for corpus, block in report["held_out"].items():
         for metric, v in block.items():
-            lines.append(f"| {corpus} | {metric} | {v['rate']:.3f} [{v['ci95'][0]:.3f}, {v['ci95'][1]:.3f}] | {v['n']} |")
-    lines += ["", "![curve](curve.png)", "", "Weights (standardised features):", "", "| feature | coef |", "|---|---|"]
-    lines += [f"| {f} | {c:+.3f} |" for f, c in zip(spec["features"], spec["coef"], strict=True)]
+            lines.append(
+                f"| {corpus} | {metric} | {v['rate']:.3f} [{v['ci95'][0]:.3f}, {v['ci95'][1]:.3f}] | {v['n']} |"
+            )
+    lines += ["", "![curve](curve.png)", ""]
+    if spec["kind"] == "logistic":
+        lines += ["Weights (standardised features):", "", "| feature | coef |", "|---|---|"]
+        lines += [f"| {f} | {c:+.3f} |" for f, c in zip(spec["features"], spec["coef"], strict=True)]
+    else:
+        lines += [
+            f"{len(spec['trees'])} trees of depth <= 3 over {len(spec['features'])} features "
+            "(rag/answerability_model.json)."
+        ]
     (out / "report.md").write_text("\n".join(lines) + "\n")
 
 
 def training_sets() -> list[tuple[Path, Path]]:
     return [(CASES / cases, CASES / corpus) for cases, corpus in TRAINING]
-
 
 
 def label(corpus: Path) -> str:

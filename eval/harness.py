@@ -43,7 +43,12 @@ REFUSAL_KINDS = ("on-topic", "off-topic")  # unanswerable: refusal_rate[kind]
 ANSWER_KINDS = ("answerable", "summary")  # answerable: false_refusal_rate[kind]
 # Metrics where lower is better; everything else is higher-is-better.
 LOWER_IS_BETTER = frozenset(
-    {"false_refusal_rate", "duplicate_sentences", "fragments", *(f"false_refusal_rate[{k}]" for k in ANSWER_KINDS)}
+    {
+        "false_refusal_rate",
+        "duplicate_sentences",
+        "fragments",
+        *(f"false_refusal_rate[{k}]" for k in ANSWER_KINDS),
+    }
 )
 NOT_GATED = frozenset({"answer_words"})  # reported, but neither longer nor shorter is a regression
 

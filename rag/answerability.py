@@ -51,8 +51,13 @@ _REASONS = {
     "negation_mismatch": "it asks about a negation the passages don't state",
     "title_match": "it names no document",
     "summary_coverage": "no document is about its topic",
+    "sentence_dense_best": "no sentence is close in meaning",
+    "sentence_rare_missing": "no sentence holds its most specific words",
+    "sentence_names_missing": "no sentence holds the names or numbers it asks about",
+    "soft_missing": "a word it asks about has nothing like it in the passages",
+    "soft_coverage": "the passages hold little of what it asks about",
 }
-_NUMBER = re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|"
+_NUMBER = re.compile(r"\d|\b(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|"
                      r"forty|fifty|hundred|thousand|million|billion|trillion|dozen|half|percent)\b", re.I)  # fmt: skip
 _DATE = re.compile(r"\b(1[0-9]{3}|20[0-9]{2})s?\b|\b(january|february|march|april|may|june|july|august|"
                    r"september|october|november|december|century|decade|yesterday|today|ago)\b", re.I)  # fmt: skip
@@ -89,8 +94,16 @@ class TermWeights:
     def _idf(self, df: int) -> float:
         return math.log(1 + (self.n_docs - df + 0.5) / (df + 0.5))
 
+    def bm25_ceiling(self, query_stems: set[str]) -> float:
+        """The most BM25 could score for these stems (each term's IDF x (k1 + 1), bm25s's k1 = 1.5):
+        divides a BM25 score into a share that means the same in any corpus."""
+        return 2.5 * sum(self._idf(self.doc_freq.get(s, 0)) for s in query_stems)
+
     def weight(self, word: str) -> float:
-        return _general_rarity(word) * 0.5 + 0.5 * self._idf(self.doc_freq.get(self.stem(word), 0)) / self._unseen
+        return (
+            _general_rarity(word) * 0.5
+            + 0.5 * self._idf(self.doc_freq.get(self.stem(word), 0)) / self._unseen
+        )
 
 
 @lru_cache(maxsize=65536)
@@ -112,7 +125,9 @@ def has_answer(kind: str | None, sentence: str, question: Question) -> bool:
     if kind == "date":
         return bool(_DATE.search(sentence))
     if kind == "name":  # a capitalised word, not the sentence's first, the question does not hold
-        return any(m.start() > 0 and m.group().lower() not in question.names for m in _NAME.finditer(sentence))
+        return any(
+            m.start() > 0 and m.group().lower() not in question.names for m in _NAME.finditer(sentence)
+        )
     return True
 
 
@@ -144,7 +159,7 @@ def features(question: Question, evidence: Sequence[Evidence], weights: TermWeig
     return {
         "dense_best": dense[0] if dense else -1.0,
         "dense_top3": float(np.mean(dense[:3])) if dense else -1.0,
-        "bm25_best": math.log1p(max(bm25, default=0.0)),
+        "bm25_best": max(bm25, default=0.0) / (weights.bm25_ceiling(word_stems(question.text)) or 1.0),
         "fused_margin": (scores[0] - scores[1]) / (abs(scores[0]) + 1e-9) if len(scores) > 1 else 1.0,
         "passage_coverage": passage_coverage,
         "sentence_coverage": max((c for c, _ in sentence_cover), default=0.0),
@@ -177,7 +192,9 @@ def features(question: Question, evidence: Sequence[Evidence], weights: TermWeig
     }  # fmt: skip
 
 
-def _soft_match(question: Question, top: Sequence[Evidence], stems: dict[str, str], embed) -> dict[str, float]:
+def _soft_match(
+    question: Question, top: Sequence[Evidence], stems: dict[str, str], embed
+) -> dict[str, float]:
     """For each question word no top passage holds: its best cosine to a word the passages do hold
     (a paraphrase scores high, a truly absent thing low)."""
     from rag.question import content_words, stem
@@ -194,19 +211,31 @@ def _soft_match(question: Question, top: Sequence[Evidence], stems: dict[str, st
 
 
 class AnswerabilityModel:
-    """Standardised features -> logistic regression -> probability. Pure numpy at run time."""
+    """A fitted model as JSON, evaluated in pure numpy: either `logistic` (standardised features,
+    weights, intercept) or `boosted` (gradient-boosted trees: each node is
+    [feature, threshold, left, right, leaf value], a leaf having feature -1)."""
 
     def __init__(self, spec: dict) -> None:
         self.spec = spec
+        self.kind: str = spec.get("kind", "logistic")
         self.features: list[str] = spec["features"]
-        self.mean = np.asarray(spec["mean"], dtype=float)
-        self.scale = np.asarray(spec["scale"], dtype=float)
-        self.coef = np.asarray(spec["coef"], dtype=float)
-        self.intercept = float(spec["intercept"])
         self.threshold = float(spec["threshold"])
+        # Per feature, its median over answerable training questions: the reason for a refusal is
+        # the feature whose typical value would raise the probability most.
+        self.typical: dict[str, float] = spec.get("typical", {})
         unknown = set(self.features) - set(FEATURES)
         if unknown:
             raise ValueError(f"answerability model uses unknown features {sorted(unknown)}")
+        if self.kind == "logistic":
+            self.mean = np.asarray(spec["mean"], dtype=float)
+            self.scale = np.asarray(spec["scale"], dtype=float)
+            self.coef = np.asarray(spec["coef"], dtype=float)
+            self.intercept = float(spec["intercept"])
+        elif self.kind == "boosted":
+            self.baseline = float(spec["baseline"])
+            self.trees = [np.asarray(tree, dtype=float) for tree in spec["trees"]]
+        else:
+            raise ValueError(f"unknown answerability model kind {self.kind!r}")
 
     @classmethod
     def load(cls, path: Path | None = None) -> AnswerabilityModel:
@@ -216,24 +245,35 @@ class AnswerabilityModel:
         except (OSError, ValueError, KeyError) as exc:
             raise ValueError(f"{path}: not a readable answerability model ({exc})") from exc
 
-    def contributions(self, values: dict[str, float]) -> dict[str, float]:
-        x = np.asarray([values[f] for f in self.features], dtype=float)
-        return dict(zip(self.features, (self.coef * (x - self.mean) / self.scale).tolist(), strict=True))
+    def _logit(self, x: np.ndarray) -> float:
+        if self.kind == "logistic":
+            return self.intercept + float(self.coef @ ((x - self.mean) / self.scale))
+        total = self.baseline
+        for tree in self.trees:
+            node = 0
+            while tree[node, 0] >= 0:
+                node = int(tree[node, 2] if x[int(tree[node, 0])] <= tree[node, 1] else tree[node, 3])
+            total += tree[node, 4]
+        return total
 
     def probability(self, values: dict[str, float]) -> float:
-        logit = self.intercept + sum(self.contributions(values).values())
+        logit = self._logit(np.asarray([values[f] for f in self.features], dtype=float))
         return 1.0 / (1.0 + math.exp(-max(min(logit, 50.0), -50.0)))
+
+    def _holding_back(self, values: dict[str, float], probability: float) -> str | None:
+        gains = {f: self.probability(values | {f: v}) - probability for f, v in self.typical.items()}
+        best = max(gains, key=gains.get, default=None)
+        return best if best is not None and gains[best] > 0 else None
 
     def decide(self, values: dict[str, float], threshold: float | None = None) -> Answerability:
         threshold = self.threshold if threshold is None else threshold
         probability = self.probability(values)
         answerable = probability >= threshold
-        pulls = self.contributions(values)
-        against = min(pulls, key=pulls.get)
         if answerable:
             reason = f"answerability {probability:.2f} ≥ {threshold:.2f}"
         else:
-            why = _REASONS.get(against, against.replace("_", " "))
+            against = self._holding_back(values, probability)
+            why = _REASONS.get(against, "it looks unlike the questions these documents answer")
             reason = f"answerability {probability:.2f} below {threshold:.2f}: {why}"
         return Answerability(
             answerable=answerable,

@@ -272,7 +272,9 @@ def _fit_answerability(args: argparse.Namespace) -> int:
     for cases_path, corpus in answerability.training_sets():
         settings, retriever = _eval_retriever(_settings(args), corpus)
         answerer = _answerer(settings, retriever)
-        rows += answerability.collect(answerer, read_cases(cases_path), answerability.label(corpus), tqdm_progress())
+        rows += answerability.collect(
+            answerer, read_cases(cases_path), answerability.label(corpus), cases_path.name, tqdm_progress()
+        )
         sources.append(cases_path)
     spec, report = answerability.fit(rows, sources)
     out = Path(args.out) if args.out else Path("eval/reports/answerability")

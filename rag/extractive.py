@@ -31,7 +31,8 @@ WORD_BUDGET = 90  # explain / summary answers
 MAX_PICKS = 4
 LONG_SENTENCE = 40  # words: cut at clause boundaries above this
 MMR_LAMBDA = 0.7
-RELATIVE_FLOOR = 0.6  # explain / summary: a pick scores at least this share of the best
+RELATIVE_FLOOR = {"explain": 0.75, "summary": 0.0}  # a pick scores at least this share of the best
+NO_ANSWER_KIND = 0.75  # factoid: relevance kept by a sentence without the kind of answer asked for
 SECOND_FACTOID = 0.85  # factoid: a second sentence scores at least this share of the best
 MIN_RELEVANCE = 0.15  # below this a sentence shares nothing with the question
 
@@ -39,8 +40,11 @@ _LETTER_WORD = re.compile(r"[^\W\d_]{2,}|\b[^\W\d_]\b", re.UNICODE)
 _TERMINAL = (".", "!", "…", '"', "”", "’", "'", ")", "]", "»")
 _CLAUSE = re.compile(r"\s+[-–—]\s*|\s*[–—]\s+|;\s+|:\s+|,\s+(?=(?:but|while|whereas|although|though|yet)\b)")
 _LIST_SEPARATORS = re.compile(r"[•·|,/]")
-_PAGE_JUNK = re.compile(r"\b\d+\s?(?:s|m|h|d|w|mo|y)\s+ago\b|[a-z][A-Z][a-z]+\d|\b(?:Reply|Repost|Share)\d", re.I)
+_PAGE_JUNK = re.compile(
+    r"\b\d+\s?(?:s|m|h|d|w|mo|y)\s+ago\b|[a-z][A-Z][a-z]+\d|\b(?:Reply|Repost|Share)\d", re.I
+)
 _CITATION = re.compile(r"\s*\[\d+\]")
+_INTERROGATIVE = re.compile(r"(what|what’s|what's|why|how|who|which|where|when|any thoughts)\b", re.I)
 
 
 def normalise(sentence: str) -> str:
@@ -71,6 +75,7 @@ def fragment_reason(text: str) -> str | None:
 
 def _trim(text: str, start: int) -> tuple[str, int]:
     """Drop leading/trailing spaces and symbols (emoji, bullets): still an exact substring."""
+
     def junk(c: str) -> bool:
         return c.isspace() or unicodedata.category(c)[0] in "SZC" or unicodedata.category(c) == "Mn"
 
@@ -91,7 +96,8 @@ def clauses(quote: Quote) -> list[Quote]:
     for cut in [*_CLAUSE.finditer(text), None]:
         end = cut.start() if cut else len(text)
         piece, offset = _trim(text[cursor:end], start + cursor)
-        if len(_LETTER_WORD.findall(piece)) >= 6:
+        # A clause that opens with a question word is a question cut from its question mark.
+        if len(_LETTER_WORD.findall(piece)) >= 6 and not _INTERROGATIVE.match(piece):
             pieces.append(Quote(piece, offset))
         cursor = cut.end() if cut else len(text)
     return pieces
@@ -114,7 +120,9 @@ class ExtractiveComposer:
     def __init__(self, checker: SupportChecker) -> None:
         self.checker = checker
 
-    def candidates(self, passages: Sequence[tuple[str, str, int]], avoid: Sequence[str]) -> tuple[list[Candidate], dict]:
+    def candidates(
+        self, passages: Sequence[tuple[str, str, int]], avoid: Sequence[str]
+    ) -> tuple[list[Candidate], dict]:
         """Sentences of the passages (text, doc id, char start in the document) that may answer,
         less those inside `avoid` (normalised texts of earlier answers)."""
         chosen: list[Candidate] = []
@@ -126,7 +134,9 @@ class ExtractiveComposer:
             for sentence in self.checker.locate(text):
                 for quote in clauses(sentence):
                     # A chunk that starts mid-sentence (overlap) begins with a tail, not a sentence.
-                    if fragment_reason(quote.text) or (quote.start == 0 and doc_start > 0 and quote.text[0].islower()):
+                    if fragment_reason(quote.text) or (
+                        quote.start == 0 and doc_start > 0 and quote.text[0].islower()
+                    ):
                         dropped["fragments"] += 1
                         continue
                     key = normalise(quote.text)
@@ -151,15 +161,18 @@ class ExtractiveComposer:
         wanted = {s for t in question.terms for s in stems(t)} or stems(query)
         held = [stems(t) & wanted for t in texts]
         relevance = np.asarray(
-            [blend(float(cosine[i]), len(held[i]) / len(wanted) if wanted else 0.0) for i in range(len(texts))]
+            [
+                blend(float(cosine[i]), len(held[i]) / len(wanted) if wanted else 0.0)
+                for i in range(len(texts))
+            ]
         )
         if question.kind == "factoid":
             picked = self._factoid(question, texts, held, relevance)
         else:
             if question.kind == "summary":  # the gist of one document: the one that matches best
                 doc = candidates[int(np.argmax(relevance))].order[0]
-                relevance = np.where([c.order[0] == doc for c in candidates], relevance, 0.0)
-            picked = self._covering(vectors[1:], texts, relevance)
+                relevance = np.where([c.order[0] == doc for c in candidates], relevance, -np.inf)
+            picked = self._covering(vectors[1:], texts, relevance, question.kind)
             picked.sort(key=lambda i: candidates[i].order)
         return Composition(
             question_kind=question.kind,
@@ -173,7 +186,13 @@ class ExtractiveComposer:
             ],
         )  # fmt: skip
 
-    def _factoid(self, question: Question, texts: list[str], held: list[set[str]], relevance: np.ndarray) -> list[int]:
+    def _factoid(
+        self, question: Question, texts: list[str], held: list[set[str]], relevance: np.ndarray
+    ) -> list[int]:
+        if question.expects is not None:  # "how long" wants the sentence with the number in it
+            relevance = relevance * np.asarray(
+                [1.0 if has_answer(question.expects, t, question) else NO_ANSWER_KIND for t in texts]
+            )
         ranked = [int(i) for i in np.argsort(-relevance) if relevance[i] >= MIN_RELEVANCE]
         if not ranked:
             return []
@@ -192,13 +211,18 @@ class ExtractiveComposer:
         return [best]
 
     @staticmethod
-    def _covering(vectors: np.ndarray, texts: list[str], relevance: np.ndarray) -> list[int]:
-        """Maximal marginal relevance within the word budget: 2-4 sentences when there are."""
-        floor = max(MIN_RELEVANCE, RELATIVE_FLOOR * float(relevance.max()))
-        pool = [i for i in range(len(texts)) if relevance[i] >= floor]
+    def _covering(vectors: np.ndarray, texts: list[str], relevance: np.ndarray, kind: str) -> list[int]:
+        """Maximal marginal relevance within the word budget: 2-4 sentences when there are.
+        A summary needs no word of the question in its sentences (answerability already found
+        the document); an explanation does."""
+        floor = RELATIVE_FLOOR[kind] * float(relevance.max())
+        if kind != "summary":
+            floor = max(MIN_RELEVANCE, floor)
+        pool = [i for i in range(len(texts)) if np.isfinite(relevance[i]) and relevance[i] >= floor]
         picked: list[int] = []
         words = 0
         while pool and len(picked) < MAX_PICKS:
+
             def marginal(i: int) -> float:
                 alike = max((float(vectors[i] @ vectors[j]) for j in picked), default=0.0)
                 return MMR_LAMBDA * float(relevance[i]) - (1 - MMR_LAMBDA) * alike

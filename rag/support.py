@@ -91,9 +91,13 @@ class SupportChecker:
     def check(self, answer: str, passages: Sequence[str]) -> list[Support]:
         """Split a generated answer into sentences (with the model's [n] markers) and check each."""
         raw = self.sentences(_TRAILING_CITATIONS.sub(r"\2\1", answer))
-        return self.check_sentences([CITATION.sub("", s).strip() for s in raw], [_cited(s) for s in raw], passages)
+        return self.check_sentences(
+            [CITATION.sub("", s).strip() for s in raw], [_cited(s) for s in raw], passages
+        )
 
-    def check_sentences(self, clean: list[str], cited: list[list[int]], passages: Sequence[str]) -> list[Support]:
+    def check_sentences(
+        self, clean: list[str], cited: list[list[int]], passages: Sequence[str]
+    ) -> list[Support]:
         if not clean or not passages:
             return [Support(s, c, None, 0.0) for s, c in zip(clean, cited, strict=True)]
         units = [(p, s) for p, text in enumerate(passages) for s in self.locate(text)]

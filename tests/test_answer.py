@@ -45,7 +45,9 @@ def build(make_ingestor, corpus: Path, tmp_path: Path):
 
     def answerer(llm=None, **overrides) -> Answerer:
         # The hash embedder's cosines run lower than MiniLM's: its own refusal threshold.
-        settings = Settings(_env_file=None, answerability_threshold=0.05, llm="extractive", **overrides)
+        settings = Settings(
+            _env_file=None, **({"answerability_threshold": 0.05, "llm": "extractive"} | overrides)
+        )
         retriever = Retriever(ingestor.store, ingestor.embedder, tmp_path / "bm25")
         checker = SupportChecker(ingestor.embedder, settings.support_threshold)
         return Answerer(retriever, llm or ExtractiveComposer(checker), checker, settings)
@@ -181,3 +183,48 @@ def test_every_retrieval_mode_can_answer(build, mode):
     answer = build().ask(QUESTION, mode=mode)
     assert not answer.refused, answer.refusal_reason
     assert answer.settings["retrieval_mode"] == mode
+
+
+@pytest.mark.parametrize("question", ["the of and to?", "???", "... !!"])
+def test_a_question_of_only_stopwords_or_punctuation_is_refused_with_its_reason(build, question):
+    llm = ScriptedLLM("anything [1].")
+    answer = build(llm).ask(question)
+    assert answer.refused and answer.refusal_reason == "the question has no content words to look up"
+    assert llm.prompts == []
+
+
+def test_a_question_longer_than_the_embedders_window_is_still_answered(build):
+    long_question = QUESTION + " " + " ".join(["Please consider the whole comment thread carefully."] * 60)
+    answerer = build(answerability_threshold=0.01)
+    assert not answerer.retriever.embedder.fits(long_question)
+    answer = answerer.ask(long_question)
+    assert not answer.refused, answer.refusal_reason
+    assert any("refining" in s.text for s in answer.sentences)
+
+
+def test_extractive_answer_records_how_it_was_shaped_and_why_it_passed(build):
+    answer = build().ask(QUESTION)
+    assert answer.composition and answer.composition.question_kind == "explain"
+    assert answer.composition.candidates >= len(answer.composition.picks) >= 1
+    assert [s.text for s in answer.sentences] == [p.text for p in answer.composition.picks]
+    assert answer.answerability and answer.answerability.answerable
+    texts = [s.text for s in answer.sentences]
+    assert len(texts) == len(set(texts))
+
+
+def test_a_follow_up_that_stands_on_its_own_is_not_mixed_with_the_last_question(build):
+    history = [Turn(QUESTION, "India is thinking of adding refining capacity. [1]")]
+    answer = build().ask("Which countries should India align with for diversification?", history)
+    assert answer.condensed_query == "Which countries should India align with for diversification?"
+
+
+def test_a_follow_up_does_not_repeat_the_previous_answer_unless_asked_again(build):
+    answerer = build()
+    first = answerer.ask(QUESTION)
+    history = [Turn(QUESTION, first.answer)]
+    follow_up = answerer.ask("And what about recycling?", history)
+    said = {s.text for s in first.sentences}
+    assert not follow_up.refused, follow_up.refusal_reason
+    assert said.isdisjoint(s.text for s in follow_up.sentences)
+    again = answerer.ask(QUESTION, history)
+    assert [s.text for s in again.sentences] == [s.text for s in first.sentences]

@@ -103,6 +103,29 @@ def test_rag_eval_writes_reports_and_the_gate_sets_the_exit_status(tmp_path: Pat
     assert "REGRESSION" in gated.stdout
 
 
+def test_refusals_are_split_by_kind_and_gated_where_lower_is_better():
+    from eval.harness import aggregate
+
+    def record(kind: str, answerable: bool, refused: bool, **answer: float) -> dict:
+        return {"kind": kind, "answerable": answerable, "retrieval": {},
+                "answer": {"refused": float(refused), **answer}, "record": {"timings": {"total": 0.1}}}  # fmt: skip
+
+    records = [
+        record("on-topic", False, True), record("on-topic", False, False), record("off-topic", False, True),
+        record("answerable", True, False, duplicate_sentences=0.0, fragments=1.0, answer_words=20.0),
+        record("summary", True, True),
+    ]  # fmt: skip
+    block = aggregate(records, ["hybrid"], answered=True)["hybrid"]
+    assert block["refusal_rate[on-topic]"] == 0.5 and block["refusal_rate[off-topic]"] == 1.0
+    assert block["false_refusal_rate[answerable]"] == 0.0 and block["false_refusal_rate[summary]"] == 1.0
+    assert block["refusal_precision"] == round(2 / 3, 4)
+    assert block["fragments"] == 1.0 and block["answer_words"] == 20.0
+
+    baseline = _results(duplicate_sentences=0.0, fragments=0.0, answer_words=40.0)
+    _, regressions = compare(_results(duplicate_sentences=0.3, fragments=0.0, answer_words=10.0), baseline)
+    assert len(regressions) == 1 and "duplicate_sentences" in regressions[0], "answer length is not gated"
+
+
 def test_refusal_curve_runs_over_the_answerability_probability():
     from eval.harness import calibrate
 

@@ -10,6 +10,8 @@ from eval.metrics import (
     bootstrap_ci,
     contains_answer,
     exact_match,
+    has_duplicate_sentence,
+    has_fragment,
     hit_at_k,
     mention_recall,
     ndcg_at_k,
@@ -83,3 +85,23 @@ def test_semantic_similarity_prefers_the_closer_reference():
     )
     assert best == pytest.approx(1.0)  # bag of words: same words, any order
     assert semantic_similarity(embedder, "refining capacity", ["zeppelin airship"]) < 0.5
+
+
+def test_duplicate_sentences_are_compared_as_normalised_words():
+    assert has_duplicate_sentence(["Refining matters.", "Recycling too.", "refining  matters"])
+    assert not has_duplicate_sentence(["Refining matters.", "Recycling matters."])
+
+
+@pytest.mark.parametrize(
+    ("sentences", "fragment"),
+    [
+        (["India is thinking of adding refining capacity."], False),
+        (["Core technology."], True),
+        (["India is thinking of adding refining capacity.", "⚡🇮🇳"], True),
+        (["Trade Crypto Anywhere Anytime"], True),
+        ([" ".join(["word"] * 61) + "."], True),
+        (["we need to have 500 GW of non fissile capacity"], False),  # a clause: no full stop, but a sentence
+    ],
+)
+def test_fragment_rate_sees_what_is_not_a_sentence(sentences, fragment):
+    assert has_fragment(sentences) is fragment

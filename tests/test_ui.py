@@ -63,7 +63,9 @@ def make(tmp_path: Path, corpus: Path):
             open_store(settings), embedder, settings.data_dir / "bm25" / settings.collection
         )
         checker = SupportChecker(embedder, settings.support_threshold)
-        components = assemble(settings, Answerer(retriever, llm or ExtractiveComposer(checker), checker, settings))
+        components = assemble(
+            settings, Answerer(retriever, llm or ExtractiveComposer(checker), checker, settings)
+        )
         if ingest:
             components.library.ingestor.ingest([corpus])
             retriever.warm_up()
