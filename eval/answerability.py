@@ -32,7 +32,7 @@ import numpy as np
 from eval.cases import Case, case_kind
 from eval.metrics import bootstrap_ci
 from rag.answer import Answerer, Turn
-from rag.answerability import FEATURES
+from rag.answerability import FEATURES, AnswerabilityModel
 
 CASES = Path(__file__).resolve().parent / "cases"
 # (case file, corpus folder), relative to eval/cases.
@@ -66,12 +66,17 @@ def collect(
         found = answerer.retrieve(case.question, [Turn(t.question, t.answer) for t in case.history])
         if not found.hits:
             continue  # refused by rule before the model (nothing to look up)
-        kind = case_kind(case)
-        group = (
-            f"off-topic/{source}" if kind == "off-topic" or not case.gold_doc else f"{corpus}/{case.gold_doc}"
-        )
-        rows.append(Row(case.id, corpus, group, kind, case.answerable, answerer.features(found)))
+        group = group_of(case, corpus, source)
+        rows.append(Row(case.id, corpus, group, case_kind(case), case.answerable, answerer.features(found)))
     return rows
+
+
+def group_of(case: Case, corpus: str, source: str) -> str:
+    """What a case is held out with: the document it was written against, or, for off-topic
+    questions (about no document), the file they came from."""
+    if case_kind(case) == "off-topic" or not case.gold_doc:
+        return f"off-topic/{source}"
+    return f"{corpus}/{case.gold_doc}"
 
 
 def _weights(rows: Sequence[Row]) -> np.ndarray:
@@ -97,7 +102,8 @@ def _models():
 
 MODEL_NOTES = {
     "logistic": "StandardScaler + LogisticRegression(C=1.0), corpora weighted equally",
-    "boosted": "HistGradientBoostingClassifier(max_depth=3, max_iter=150, learning_rate=0.05), corpora weighted equally",
+    "boosted": "HistGradientBoostingClassifier(max_depth=3, max_iter=150, learning_rate=0.05), "
+    "corpora weighted equally",
 }
 
 
@@ -113,16 +119,17 @@ def _fit_one(make, x: np.ndarray, y: np.ndarray, w: np.ndarray):
     return model.fit(x, y, **{step: w})
 
 
-def held_out(rows: Sequence[Row], make) -> np.ndarray:
-    """P(answerable) for every row from a model fitted without its group."""
+def held_out(rows: Sequence[Row], make) -> tuple[np.ndarray, dict]:
+    """P(answerable) for every row from a model fitted without its group, and those models."""
     x, y = _matrix(rows)
     w = _weights(rows)
     groups = np.asarray([r.group for r in rows])
-    out = np.zeros(len(rows))
+    out, models = np.zeros(len(rows)), {}
     for group in sorted(set(groups)):
         test = groups == group
-        out[test] = _fit_one(make, x[~test], y[~test], w[~test]).predict_proba(x[test])[:, 1]
-    return out
+        models[group] = _fit_one(make, x[~test], y[~test], w[~test])
+        out[test] = models[group].predict_proba(x[test])[:, 1]
+    return out, models
 
 
 def _rate(values: list[bool]) -> dict:
@@ -184,10 +191,16 @@ def curve(rows: Sequence[Row], probability: np.ndarray) -> list[dict]:
 
 
 def export(name: str, model, rows: Sequence[Row], threshold: float, fitted: dict) -> dict:
-    """The fitted model as the JSON `rag.answerability.AnswerabilityModel` reads."""
+    """The fitted model as the JSON `rag.answerability.AnswerabilityModel` reads; `rows`: what it
+    was fitted on (the export is checked against sklearn on them)."""
     x, y = _matrix(rows)
-    spec: dict = {"kind": name, "features": list(FEATURES), "threshold": threshold,
-                  "typical": {f: round(float(v), 6) for f, v in zip(FEATURES, np.median(x[y], axis=0), strict=True)}}  # fmt: skip
+    typical = np.median(x[y], axis=0)
+    spec: dict = {
+        "kind": name,
+        "features": list(FEATURES),
+        "threshold": threshold,
+        "typical": {f: round(float(v), 6) for f, v in zip(FEATURES, typical, strict=True)},
+    }
     if name == "logistic":
         scaler, logistic = model.steps[0][1], model.steps[-1][1]
         spec |= {
@@ -199,14 +212,12 @@ def export(name: str, model, rows: Sequence[Row], threshold: float, fitted: dict
     else:
         spec["baseline"] = float(np.ravel(model._baseline_prediction)[0])
         spec["trees"] = [
-            [[-1 if n["is_leaf"] else int(n["feature_idx"]), float(n["num_threshold"]), int(n["left"]), int(n["right"]),
-              float(n["value"])] for n in predictors[0].nodes]
+            [[-1 if n["is_leaf"] else int(n["feature_idx"]), float(n["num_threshold"]), int(n["left"]),
+              int(n["right"]), float(n["value"])] for n in predictors[0].nodes]
             for predictors in model._predictors
         ]  # fmt: skip
     spec["fitted"] = fitted
     # The JSON must say what sklearn says: check it on every training row.
-    from rag.answerability import AnswerabilityModel
-
     exported = AnswerabilityModel(spec)
     ours = np.asarray([exported.probability(r.features) for r in rows])
     theirs = model.predict_proba(x)[:, 1]
@@ -217,9 +228,9 @@ def export(name: str, model, rows: Sequence[Row], threshold: float, fitted: dict
 
 def fit(rows: Sequence[Row], sources: Sequence[Path]) -> tuple[dict, dict]:
     """(model spec to save, report): held-out comparison, operating point, final fit on all rows."""
-    comparison, probabilities = {}, {}
+    comparison, probabilities, folds = {}, {}, {}
     for name, make in _models().items():
-        probabilities[name] = held_out(rows, make)
+        probabilities[name], folds[name] = held_out(rows, make)
         comparison[name] = {"held_out_auc": _auc(rows, probabilities[name])}
     chosen = max(comparison, key=lambda name: comparison[name]["held_out_auc"])
     probability = probabilities[chosen]
@@ -233,10 +244,12 @@ def fit(rows: Sequence[Row], sources: Sequence[Path]) -> tuple[dict, dict]:
         "data": [
             {"file": str(p.relative_to(CASES)), "sha256": hashlib.sha256(p.read_bytes()).hexdigest()[:16]}
             for p in sources
-        ],  # fmt: skip
+        ],
         "rows": len(rows),
         "groups": sorted({r.group for r in rows}),
-        "operating_point": f"highest threshold with held-out false refusal <= {FALSE_REFUSAL_BUDGET}, corpora equal",
+        "operating_point": (
+            f"highest threshold with held-out false refusal <= {FALSE_REFUSAL_BUDGET}, corpora equal"
+        ),
         "held_out_auc": comparison[chosen]["held_out_auc"],
     }
     report = {
@@ -245,9 +258,22 @@ def fit(rows: Sequence[Row], sources: Sequence[Path]) -> tuple[dict, dict]:
         "threshold": threshold,
         "held_out": report_at(rows, probability, threshold),
         "curve": curve(rows, probability),
-        "rows": [{"id": r.case_id, "corpus": r.corpus, "group": r.group, "kind": r.kind,
-                  "held_out_probability": round(float(p), 4)} for r, p in zip(rows, probability, strict=True)],
-    }  # fmt: skip
+        "rows": [
+            {
+                "id": r.case_id,
+                "corpus": r.corpus,
+                "group": r.group,
+                "kind": r.kind,
+                "held_out_probability": round(float(p), 4),
+            }
+            for r, p in zip(rows, probability, strict=True)
+        ],
+    }
+    # The fold models, so `rag eval --held-out` can answer each case with the one that never saw it.
+    report["folds"] = {
+        group: export(chosen, model, [r for r in rows if r.group != group], threshold, {"held_out": group})
+        for group, model in folds[chosen].items()
+    }
     return export(chosen, final, rows, threshold, fitted), report
 
 
@@ -258,7 +284,8 @@ def write_report(report: dict, spec: dict, out: Path) -> None:
     import matplotlib.pyplot as plt
 
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps({"model": spec, **report}, indent=2))
+    kept = {k: v for k, v in report.items() if k != "folds"}  # fold models go to the data folder
+    (out / "results.json").write_text(json.dumps({"model": spec, **kept}, indent=1))
     fig, ax = plt.subplots(figsize=(9, 4.5))
     names = [k for k in report["curve"][0] if k != "threshold"]
     for name in names:
@@ -292,9 +319,8 @@ def write_report(report: dict, spec: dict, out: Path) -> None:
     ]
     for corpus, block in report["held_out"].items():
         for metric, v in block.items():
-            lines.append(
-                f"| {corpus} | {metric} | {v['rate']:.3f} [{v['ci95'][0]:.3f}, {v['ci95'][1]:.3f}] | {v['n']} |"
-            )
+            low, high = v["ci95"]
+            lines.append(f"| {corpus} | {metric} | {v['rate']:.3f} [{low:.3f}, {high:.3f}] | {v['n']} |")
     lines += ["", "![curve](curve.png)", ""]
     if spec["kind"] == "logistic":
         lines += ["Weights (standardised features):", "", "| feature | coef |", "|---|---|"]
@@ -313,4 +339,23 @@ def training_sets() -> list[tuple[Path, Path]]:
 
 def label(corpus: Path) -> str:
     """A corpus as reports name it: its folder under eval/cases ("docs", "squad2-dev/docs")."""
-    return str(corpus.relative_to(CASES))
+    path = corpus.absolute()  # not resolved: eval/cases/docs is a link to the shipped samples
+    return str(path.relative_to(CASES)) if path.is_relative_to(CASES) else path.name
+
+
+def save_folds(folds: dict[str, dict], folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    index = {}
+    for i, (group, spec) in enumerate(sorted(folds.items())):
+        (folder / f"fold-{i:02d}.json").write_text(json.dumps(spec))
+        index[group] = f"fold-{i:02d}.json"
+    (folder / "index.json").write_text(json.dumps(index, indent=1))
+
+
+def load_folds(folder: Path) -> dict[str, AnswerabilityModel]:
+    """The fold models `--fit-answerability` saved, by group."""
+    index_path = folder / "index.json"
+    if not index_path.is_file():
+        raise FileNotFoundError(f"no fold models in {folder}: run `rag eval --fit-answerability` first")
+    index = json.loads(index_path.read_text())
+    return {group: AnswerabilityModel.load(folder / name) for group, name in index.items()}

@@ -109,6 +109,7 @@ def run(
     answerer: Answerer | None = None,
     progress: Callable = tqdm,
     judge: Judge | None = None,
+    answerer_for: Callable[[Case], Answerer] | None = None,
 ) -> dict:
     """Score `cases`; returns {"modes": {mode: aggregates}, "calibration": ..., "cases": [...],
     "never_retrieved": [doc ids no case retrieved in the first mode's top 10]}."""
@@ -127,7 +128,8 @@ def run(
                 record["retrieval"][mode] = _ranking(case, hits)
         if answerer is not None:
             history = [Turn(t.question, t.answer) for t in case.history]
-            answer = answerer.ask(case.question, history, mode=modes[0])
+            chosen = answerer_for(case) if answerer_for else answerer
+            answer = chosen.ask(case.question, history, mode=modes[0])
             record["answer"] = answer_scores(case, answer) | (judge.score(case, answer) if judge else {})
             if case.answerable and case.answers and not answer.refused:
                 record["answer"]["semantic_similarity"] = semantic_similarity(

@@ -119,10 +119,10 @@ class Answerer:
             started_check = time.perf_counter()
             checks = self.checker.check(text, texts)
         else:
+            located = [(h.chunk.text, h.chunk.doc_id, h.chunk.char_start) for h in passages]
             composition = self.llm.compose(
-                found.question, found.query, [(h.chunk.text, h.chunk.doc_id, h.chunk.char_start) for h in passages],
-                avoid=self._said_before(question, history),
-            )  # fmt: skip
+                found.question, found.query, located, avoid=self._said_before(question, history)
+            )
             base["composition"] = composition
             text = answer_text(composition)
             timings["compose"] = time.perf_counter() - started_generation

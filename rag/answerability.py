@@ -57,10 +57,16 @@ _REASONS = {
     "soft_missing": "a word it asks about has nothing like it in the passages",
     "soft_coverage": "the passages hold little of what it asks about",
 }
-_NUMBER = re.compile(r"\d|\b(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|"
-                     r"forty|fifty|hundred|thousand|million|billion|trillion|dozen|half|percent)\b", re.I)  # fmt: skip
-_DATE = re.compile(r"\b(1[0-9]{3}|20[0-9]{2})s?\b|\b(january|february|march|april|may|june|july|august|"
-                   r"september|october|november|december|century|decade|yesterday|today|ago)\b", re.I)  # fmt: skip
+_NUMBER = re.compile(
+    r"\d|\b(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|"
+    r"hundred|thousand|million|billion|trillion|dozen|half|percent)\b",
+    re.I,
+)
+_DATE = re.compile(
+    r"\b(1[0-9]{3}|20[0-9]{2})s?\b|\b(january|february|march|april|may|june|july|august|september|"
+    r"october|november|december|century|decade|yesterday|today|ago)\b",
+    re.I,
+)
 _NAME = re.compile(r"\b[A-Z][\w'’-]+")
 _NEGATED = re.compile(r"\b(not|never|no|none|nor|cannot|without)\b|n't\b", re.I)
 
@@ -169,7 +175,8 @@ def features(question: Question, evidence: Sequence[Evidence], weights: TermWeig
         ),
         "expects_answer": float(question.expects is not None),
         "answer_missing": float(
-            question.expects is not None and not any(has_answer(question.expects, s, question) for s in best_sentences)
+            question.expects is not None
+            and not any(has_answer(question.expects, s, question) for s in best_sentences)
         ),
         "negation_mismatch": float(
             question.negated and not any(_NEGATED.search(s) for s in best_sentences)
@@ -180,7 +187,9 @@ def features(question: Question, evidence: Sequence[Evidence], weights: TermWeig
         "summary_coverage": summary * passage_coverage,
         "n_terms": math.log1p(len(question.terms)),
         "sentence_dense_best": sentence_dense,
-        "sentence_rare_missing": max((w for t, w in term_weights.items() if stems[t] not in best_words), default=0.0),
+        "sentence_rare_missing": max(
+            (w for t, w in term_weights.items() if stems[t] not in best_words), default=0.0
+        ),
         "sentence_names_missing": (
             sum(n not in best_text for n in question.names) / len(question.names) if question.names else 0.0
         ),

@@ -198,12 +198,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     cases = sample(cases, args.limit, args.seed)
     modes = ["hybrid", "dense", "bm25"] if args.mode == "all" else [args.mode or settings.retrieval_mode]
     answerer = None if args.retrieval_only else _answerer(settings, retriever)
+    answerer_for = _held_out_answerers(settings, answerer, corpus, cases_path) if args.held_out else None
     judge = None
     if args.judge:
         from eval.judge import Judge
 
         judge = Judge(settings)
-    results = harness.run(cases, retriever, modes, answerer, judge=judge)
+    results = harness.run(cases, retriever, modes, answerer, judge=judge, answerer_for=answerer_for)
     results["meta"] = {
         "cases": str(cases_path),
         "corpus": str(corpus),
@@ -211,6 +212,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         "limit": args.limit,
         "seed": args.seed,
         "retrieval_only": args.retrieval_only,
+        "answerability": "held out: each training case answered by the fold model that never saw its group"
+        if args.held_out
+        else "the shipped model",
         "judge": f"LLM-as-judge: {judge.model} at {settings.judge_base_url}" if judge else "off",
         "index_version": retriever.version,
         "settings": settings.model_dump(mode="json", exclude={"llm_api_key", "judge_api_key"}),
@@ -261,6 +265,27 @@ def _eval_retriever(settings: Settings, corpus: Path):
     return settings, retriever
 
 
+def _held_out_answerers(settings: Settings, answerer, corpus: Path, cases_path: Path):
+    """Per case, an answerer whose answerability model was fitted without the case's group."""
+    from eval import answerability
+    from rag.answer import Answerer
+
+    folds = answerability.load_folds(settings.data_dir / "answerability-folds")
+    built: dict[str, Answerer] = {}
+
+    def answerer_for(case):
+        group = answerability.group_of(case, answerability.label(corpus), cases_path.name)
+        if group not in folds:
+            return answerer  # not a training case: the shipped model never saw it either
+        if group not in built:
+            built[group] = Answerer(
+                answerer.retriever, answerer.llm, answerer.checker, settings, folds[group]
+            )
+        return built[group]
+
+    return answerer_for
+
+
 def _fit_answerability(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
@@ -279,6 +304,7 @@ def _fit_answerability(args: argparse.Namespace) -> int:
     spec, report = answerability.fit(rows, sources)
     out = Path(args.out) if args.out else Path("eval/reports/answerability")
     answerability.write_report(report, spec, out)
+    answerability.save_folds(report["folds"], settings.data_dir / "answerability-folds")
     model_out = Path(args.model_out) if args.model_out else MODEL_PATH
     model_out.write_text(json.dumps(spec, indent=1) + "\n")
     print(f"held-out AUC {spec['fitted']['held_out_auc']}, operating point {spec['threshold']}")
@@ -530,6 +556,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="refit the answerability model on the shipped training sets (documents held out), write "
         "it (--model-out) and its held-out report and curve (--out, default eval/reports/answerability)",
+    )
+    evaluate.add_argument(
+        "--held-out",
+        action="store_true",
+        help="answer each training case with the fold model fitted without its document (after "
+        "--fit-answerability): honest numbers on the data the model was fitted on",
     )
     evaluate.add_argument(
         "--model-out", metavar="FILE", help="--fit-answerability: where to write the model (default: rag/)"

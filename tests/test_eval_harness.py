@@ -107,8 +107,13 @@ def test_refusals_are_split_by_kind_and_gated_where_lower_is_better():
     from eval.harness import aggregate
 
     def record(kind: str, answerable: bool, refused: bool, **answer: float) -> dict:
-        return {"kind": kind, "answerable": answerable, "retrieval": {},
-                "answer": {"refused": float(refused), **answer}, "record": {"timings": {"total": 0.1}}}  # fmt: skip
+        return {
+            "kind": kind,
+            "answerable": answerable,
+            "retrieval": {},
+            "answer": {"refused": float(refused), **answer},
+            "record": {"timings": {"total": 0.1}},
+        }
 
     records = [
         record("on-topic", False, True), record("on-topic", False, False), record("off-topic", False, True),
