@@ -33,6 +33,7 @@ LONG_SENTENCE = 40  # words: cut at clause boundaries above this
 MMR_LAMBDA = 0.7
 RELATIVE_FLOOR = {"explain": 0.75, "summary": 0.0}  # a pick scores at least this share of the best
 NO_ANSWER_KIND = 0.75  # factoid: relevance kept by a sentence without the kind of answer asked for
+ANSWER_KIND_FLOOR = 0.6  # factoid: a second sentence that holds the asked-for kind scores this share
 SECOND_FACTOID = 0.85  # factoid: a second sentence scores at least this share of the best
 MIN_RELEVANCE = 0.15  # below this a sentence shares nothing with the question
 
@@ -87,6 +88,40 @@ def _trim(text: str, start: int) -> tuple[str, int]:
     return text[lo:hi], start + lo
 
 
+def _lines(quote: Quote) -> list[Quote]:
+    """The sentence splitter keeps line breaks inside a sentence; in cleaned text a line is a
+    paragraph of its own (a comment, a menu item), so a candidate never spans two."""
+    pieces, offset = [], 0
+    for line in quote.text.split("\n"):
+        if line.strip():
+            pieces.append(Quote(line, quote.start + offset))
+        offset += len(line) + 1
+    return pieces
+
+
+def _answered_questions(text: str, sentences: Sequence[Quote]) -> list[Quote]:
+    """A question the text answers at once ("What is holding things back? Core technology.") is
+    one unit: alone, the question is no answer and the answer is a fragment."""
+    units: list[Quote] = []
+    i = 0
+    while i < len(sentences):
+        current = sentences[i]
+        following = sentences[i + 1] if i + 1 < len(sentences) else None
+        if (
+            following is not None
+            and current.text.rstrip().endswith("?")
+            and len(_LETTER_WORD.findall(following.text)) < 6
+            and "\n" not in text[current.start : following.start]
+        ):
+            end = following.start + len(following.text)
+            units.append(Quote(text[current.start : end], current.start))
+            i += 2
+            continue
+        units.append(current)
+        i += 1
+    return units
+
+
 def clauses(quote: Quote) -> list[Quote]:
     """A long sentence's clauses that can stand alone (6+ words); a short one as it is."""
     text, start = _trim(quote.text, quote.start)
@@ -131,7 +166,8 @@ class ExtractiveComposer:
         doc_rank: dict[str, int] = {}
         for p, (text, doc_id, doc_start) in enumerate(passages):
             rank = doc_rank.setdefault(doc_id, len(doc_rank))
-            for sentence in self.checker.locate(text):
+            lines = [line for s in self.checker.locate(text) for line in _lines(s)]
+            for sentence in _answered_questions(text, lines):
                 for quote in clauses(sentence):
                     # A chunk that starts mid-sentence (overlap) begins with a tail, not a sentence.
                     if fragment_reason(quote.text) or (
@@ -197,16 +233,16 @@ class ExtractiveComposer:
         if not ranked:
             return []
         best = ranked[0]
+        if question.expects is not None and not has_answer(question.expects, texts[best], question):
+            # The best sentence lacks what was asked for (a number, a date, a name): add the best
+            # one that holds it, if it is about the question at all.
+            holding = [i for i in ranked[1:] if has_answer(question.expects, texts[i], question)]
+            if holding and relevance[holding[0]] >= ANSWER_KIND_FLOOR * relevance[best]:
+                return [best, holding[0]]
         for i in ranked[1:3]:
             if relevance[i] < SECOND_FACTOID * relevance[best]:
                 break
-            adds_term = bool(held[i] - held[best])
-            adds_answer = (
-                question.expects is not None
-                and has_answer(question.expects, texts[i], question)
-                and not has_answer(question.expects, texts[best], question)
-            )
-            if adds_term or adds_answer:
+            if held[i] - held[best]:  # it holds a question word the first lacks
                 return [best, i]
         return [best]
 

@@ -77,7 +77,6 @@ def test_factoid_gets_its_best_sentence_first_and_at_most_two(composer):
     assert composition.question_kind == "factoid" and composition.expects == "number"
     assert 1 <= len(composition.picks) <= 2
     assert "ten or twenty years" in composition.picks[0].text
-    assert composition.fragments >= 2  # the heading-like "Core technology." and the question
 
 
 def test_summary_is_several_sentences_of_one_document_in_its_order_within_the_budget(composer):
@@ -99,3 +98,30 @@ def test_what_an_earlier_answer_said_is_not_offered_again(composer):
     composition = composer.compose(question, question.text, [(THREAD, "t", 0)], avoid=said([earlier]))
     assert composition.said_before == 1
     assert all("fastest way" not in p.text for p in composition.picks)
+
+
+def test_a_question_the_text_answers_at_once_is_one_unit_not_a_fragment(composer):
+    candidates, _ = composer.candidates([(POST, "post", 0)], avoid=[])
+    assert "What is holding things back? Core technology." in [c.quote.text for c in candidates]
+
+
+def test_a_factoid_whose_best_sentence_lacks_the_asked_for_kind_adds_one_that_holds_it(composer):
+    question = analyse("How long does each link of the lithium battery industry chain take to build up?")
+    composition = composer.compose(question, question.text, [(POST, "post", 0)])
+    assert any("ten or twenty years" in p.text for p in composition.picks)
+    assert len(composition.picks) <= 2
+
+
+def test_headings_junk_and_lone_symbols_are_never_candidates(composer):
+    page = (
+        "India’s EV dream will truly take off when we own the chemistry, not just the factory. ⚡🇮🇳\n"
+        "Core technology.\nTrade Crypto Anywhere Anytime\nCommunity\n"
+        "Having more money can't buy twenty years of technical expertise, that's the reality."
+    )
+    candidates, dropped = composer.candidates([(page, "page", 0)], avoid=[])
+    texts = [c.quote.text for c in candidates]
+    assert texts == [
+        "India’s EV dream will truly take off when we own the chemistry, not just the factory.",
+        "Having more money can't buy twenty years of technical expertise, that's the reality.",
+    ]
+    assert dropped["fragments"] >= 2
