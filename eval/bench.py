@@ -15,6 +15,9 @@ Parts (all by default):
   points). Base embeddings are cached in the work folder, so a second run embeds nothing.
 - `serve`: `rag serve` on that store: end-to-end p50/p95 of `/v1/ask` and the server's RSS.
 - `answer`: the local model's time to first token and tokens/s on the sample corpus.
+- `extractive`: the extractive answer path in-process on that store (`Answerer.ask`, no HTTP):
+  p50/p95 per stage over ASK_REQUESTS questions. `bench/answer_path_ab.py` runs the same
+  measurement against another checkout, side by side, for a ratio.
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ from rag.retrieval import MODES, Retriever
 from rag.settings import Settings
 from rag.store import open_store
 
-PARTS = ("ingest", "retrieve", "serve", "answer")
+PARTS = ("ingest", "retrieve", "serve", "answer", "extractive")
 BASE_CHUNKS = 10_000  # larger stores are derived from a base of this size
 ASK_REQUESTS = 40
 
@@ -397,6 +400,37 @@ def bench_serve(local: Settings, config: BenchConfig, llm: str = "extractive") -
     }
 
 
+# -- the extractive answer path ------------------------------------------------------------
+
+
+def bench_extractive(local: Settings, embedder: Embedder, config: BenchConfig) -> dict:
+    """`Answerer.ask` with the extractive backend on the store: what /v1/ask costs without HTTP."""
+    from index.components import build_answerer, build_retriever
+
+    extractive = local.model_copy(update={"llm": "extractive"})
+    retriever = build_retriever(extractive, embedder)
+    retriever.warm_up()
+    answerer = build_answerer(extractive, retriever)
+    asked = questions(ASK_REQUESTS, seed=11)
+    answerer.ask(asked[0])  # warm-up: sessions, caches
+    totals: list[float] = []
+    stages: dict[str, list[float]] = {}
+    refused = 0
+    for q in asked:
+        started = time.perf_counter()
+        answer = answerer.ask(q)
+        totals.append(time.perf_counter() - started)
+        refused += answer.refused
+        for stage, seconds in answer.timings.items():
+            stages.setdefault(stage, []).append(seconds)
+    return {
+        "questions": len(asked),
+        "refused": refused,
+        "total": percentiles(totals),
+        "stages": {stage: percentiles(values) for stage, values in stages.items() if stage != "total"},
+    }
+
+
 # -- the local model -----------------------------------------------------------------------
 
 
@@ -462,7 +496,7 @@ def run(settings: Settings, embedder: Embedder, config: BenchConfig) -> dict:
     if "ingest" in config.parts:
         config.say("ingest ...")
         results["ingest"] = bench_ingest(settings, embedder, config)
-    if "retrieve" in config.parts or "serve" in config.parts:
+    if {"retrieve", "serve", "extractive"} & set(config.parts):
         store = base_store(settings, embedder, config)
         if config.chunks > BASE_CHUNKS:
             store = derived_store(store, config.chunks, config)
@@ -472,6 +506,9 @@ def run(settings: Settings, embedder: Embedder, config: BenchConfig) -> dict:
         if "serve" in config.parts:
             config.say("serve ...")
             results["serve"] = bench_serve(store, config)
+        if "extractive" in config.parts:
+            config.say(f"extractive answers at {config.chunks} chunks ...")
+            results["extractive"] = bench_extractive(store, embedder, config)
     if "answer" in config.parts:
         config.say("local model ...")
         results["answer"] = bench_answer(settings, embedder, config)

@@ -63,12 +63,12 @@ def has_duplicate_sentence(sentences: Sequence[str]) -> bool:
 
 def has_fragment(sentences: Sequence[str]) -> bool:
     """Does any answer sentence fail to read as a sentence? Judged independently of the product's
-    own filter, so it can catch what that misses: fewer than 3 words, no letters, over 60 words,
-    or a short line with no closing punctuation (a heading or a menu item)."""
+    own filter, so it can catch what that misses: fewer than 3 words, no letters, over 80 words (a
+    block, not a sentence), or a short line with no closing punctuation (a heading, a menu item)."""
     for s in sentences:
         words = _words(s)
         closed = s.rstrip().endswith((".", "!", "?", "…", '"', "”", "’", ")", "'"))
-        if len(words) < 3 or len(words) > 60 or (not closed and len(words) <= 6):
+        if len(words) < 3 or len(words) > 80 or (not closed and len(words) <= 6):
             return True
     return False
 

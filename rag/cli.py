@@ -519,7 +519,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--queries", type=int, default=200, help="retrieval queries per mode (default 200)")
     bench.add_argument(
-        "--parts", default="ingest,retrieve,serve,answer", help="comma-separated subset of the parts"
+        "--parts",
+        default="ingest,retrieve,serve,answer,extractive",
+        help="comma-separated subset of the parts",
     )
     bench.add_argument("--work", help="working folder (default: RAG_DATA_DIR/bench)")
     bench.add_argument("--out", help="result file (default: bench/results/bench_<chunks>.json)")

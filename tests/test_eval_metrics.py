@@ -99,7 +99,7 @@ def test_duplicate_sentences_are_compared_as_normalised_words():
         (["Core technology."], True),
         (["India is thinking of adding refining capacity.", "⚡🇮🇳"], True),
         (["Trade Crypto Anywhere Anytime"], True),
-        ([" ".join(["word"] * 61) + "."], True),
+        ([" ".join(["word"] * 81) + "."], True),
         (["we need to have 500 GW of non fissile capacity"], False),  # a clause: no full stop, but a sentence
     ],
 )
