@@ -2,7 +2,8 @@
 
 Training data ships in eval/cases: the SQuAD 2.0 sample over its 11 articles (its unanswerable
 questions are on-topic by design, written to look answerable) with hand-written summary
-questions about those articles and about subjects they lack; the calibration set (the gold set
+questions about those articles and about subjects they lack, and hand-written natural on-topic
+unanswerable and factoid questions about them; the calibration set (the gold set
 plus 100 off-topic questions); the hand-written on-topic unanswerable and summary questions
 over the sample corpus, and summary-phrased questions about subjects it lacks (so "summarize"
 alone never means answerable). Every case is run through the product's own `retrieve` and
@@ -39,6 +40,7 @@ CASES = Path(__file__).resolve().parent / "cases"
 TRAINING: tuple[tuple[str, str], ...] = (
     ("squad2-dev/questions.jsonl", "squad2-dev/docs"),
     ("squad2-dev/summaries.jsonl", "squad2-dev/docs"),
+    ("squad2-dev/natural.jsonl", "squad2-dev/docs"),
     ("calibration.jsonl", "docs"),
     ("sample_unanswerable_summary.jsonl", "docs"),
     ("summaries_off_topic.jsonl", "docs"),
@@ -190,6 +192,11 @@ def curve(rows: Sequence[Row], probability: np.ndarray) -> list[dict]:
     return points
 
 
+def _short(value) -> float:
+    """Six significant digits for leaf values (thresholds stay exact: a rounded one flips splits)."""
+    return float(f"{float(value):.6g}")
+
+
 def export(name: str, model, rows: Sequence[Row], threshold: float, fitted: dict) -> dict:
     """The fitted model as the JSON `rag.answerability.AnswerabilityModel` reads; `rows`: what it
     was fitted on (the export is checked against sklearn on them)."""
@@ -212,8 +219,9 @@ def export(name: str, model, rows: Sequence[Row], threshold: float, fitted: dict
     else:
         spec["baseline"] = float(np.ravel(model._baseline_prediction)[0])
         spec["trees"] = [
-            [[-1 if n["is_leaf"] else int(n["feature_idx"]), float(n["num_threshold"]), int(n["left"]),
-              int(n["right"]), float(n["value"])] for n in predictors[0].nodes]
+            [[-1, 0, 0, 0, _short(n["value"])] if n["is_leaf"] else
+             [int(n["feature_idx"]), float(n["num_threshold"]), int(n["left"]), int(n["right"]), 0]
+             for n in predictors[0].nodes]
             for predictors in model._predictors
         ]  # fmt: skip
     spec["fitted"] = fitted
@@ -341,6 +349,18 @@ def label(corpus: Path) -> str:
     """A corpus as reports name it: its folder under eval/cases ("docs", "squad2-dev/docs")."""
     path = corpus.absolute()  # not resolved: eval/cases/docs is a link to the shipped samples
     return str(path.relative_to(CASES)) if path.is_relative_to(CASES) else path.name
+
+
+def dump_model(spec: dict) -> str:
+    """The model as JSON a person can read in a diff: one key per line, one tree per line."""
+    lines = []
+    for key, value in spec.items():
+        if key == "trees":
+            trees = ",\n  ".join(json.dumps(tree, separators=(",", ":")) for tree in value)
+            lines.append(f'"trees": [\n  {trees}\n]')
+        else:
+            lines.append(f"{json.dumps(key)}: {json.dumps(value)}")
+    return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
 def save_folds(folds: dict[str, dict], folder: Path) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from prompts import render
-from rag.answerability import AnswerabilityModel, Evidence, features
+from rag.answerability import AnswerabilityModel, Evidence, features, missing_words
 from rag.extractive import answer_text, normalise, said
 from rag.llm import LLM, Message, says_it_does_not_know
 from rag.question import Question, analyse, stems
@@ -164,19 +164,31 @@ class Answerer:
 
     def assess(self, found: Retrieval) -> Answerability:
         """Answerability of what was retrieved, from the fitted model (see rag.answerability)."""
-        return self.answerability.decide(self.features(found), self.settings.answerability_threshold)
+        missing = missing_words(
+            self._question(found), self._evidence(found), self.retriever.term_weights(), stems
+        )
+        return self.answerability.decide(self.features(found), self.settings.answerability_threshold, missing)
 
     def features(self, found: Retrieval) -> dict[str, float]:
         """What answerability is decided on (and fitted from)."""
-        question = analyse(found.query) if found.query != found.question.text else found.question
-        evidence = [
+        return features(
+            self._question(found),
+            self._evidence(found),
+            self.retriever.term_weights(),
+            stems,
+            self.checker.embed,
+        )
+
+    @staticmethod
+    def _question(found: Retrieval) -> Question:
+        return analyse(found.query) if found.query != found.question.text else found.question
+
+    def _evidence(self, found: Retrieval) -> list[Evidence]:
+        return [
             Evidence(h.chunk.text, h.chunk.title, [q.text for q in self.checker.locate(h.chunk.text)],
                      h.dense, h.bm25, h.score)
             for h in found.hits
         ]  # fmt: skip
-        return features(question, evidence, self.retriever.term_weights(), stems, self.checker.embed)
-
-    # -- steps ---------------------------------------------------------------------------
 
     def condense(self, question: str, asked: Question, history: Sequence[Turn]) -> str:
         """The question to retrieve with. A follow-up that leans on the conversation (pronouns,

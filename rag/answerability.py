@@ -201,6 +201,15 @@ def features(question: Question, evidence: Sequence[Evidence], weights: TermWeig
     }  # fmt: skip
 
 
+def missing_words(
+    question: Question, evidence: Sequence[Evidence], weights: TermWeights, word_stems
+) -> list[str]:
+    """The question's content words (and names) no retrieved passage holds, most specific first."""
+    held = set().union(*(word_stems(e.text) | word_stems(e.title) for e in evidence)) if evidence else set()
+    absent = [t for t in question.terms if weights.stem(t) not in held]
+    return sorted(absent, key=lambda t: -weights.weight(t))
+
+
 def _soft_match(
     question: Question, top: Sequence[Evidence], stems: dict[str, str], embed
 ) -> dict[str, float]:
@@ -274,7 +283,9 @@ class AnswerabilityModel:
         best = max(gains, key=gains.get, default=None)
         return best if best is not None and gains[best] > 0 else None
 
-    def decide(self, values: dict[str, float], threshold: float | None = None) -> Answerability:
+    def decide(self, values: dict[str, float], threshold: float | None = None,
+               missing: Sequence[str] = ()) -> Answerability:  # fmt: skip
+        """`missing`: the question's words no passage holds, named in a refusal's reason."""
         threshold = self.threshold if threshold is None else threshold
         probability = self.probability(values)
         answerable = probability >= threshold
@@ -283,6 +294,8 @@ class AnswerabilityModel:
         else:
             against = self._holding_back(values, probability)
             why = _REASONS.get(against, "it looks unlike the questions these documents answer")
+            if missing:
+                why += "; not in the passages: " + ", ".join(f"“{w}”" for w in missing[:3])
             reason = f"answerability {probability:.2f} below {threshold:.2f}: {why}"
         return Answerability(
             answerable=answerable,

@@ -306,7 +306,7 @@ def _fit_answerability(args: argparse.Namespace) -> int:
     answerability.write_report(report, spec, out)
     answerability.save_folds(report["folds"], settings.data_dir / "answerability-folds")
     model_out = Path(args.model_out) if args.model_out else MODEL_PATH
-    model_out.write_text(json.dumps(spec, indent=1) + "\n")
+    model_out.write_text(answerability.dump_model(spec))
     print(f"held-out AUC {spec['fitted']['held_out_auc']}, operating point {spec['threshold']}")
     for corpus, block in report["held_out"].items():
         for metric, value in block.items():

@@ -68,3 +68,18 @@ def test_a_broken_model_file_is_named_in_the_error(tmp_path: Path):
                                   "intercept": 0, "threshold": 0.5}))  # fmt: skip
     with pytest.raises(ValueError, match="shoe_size"):
         AnswerabilityModel.load(broken)
+
+
+def test_a_refusal_about_missing_words_names_them():
+    from rag.answerability import missing_words
+
+    question = analyse("Who is the chairman of the Zorblax Corporation?")
+    evidence = [Evidence(PASSAGE, "thread", [PASSAGE], 0.2, 1.0, 1.0)]
+    weights = TermWeights({stem("india"): 1}, 10, stem)
+    missing = missing_words(question, evidence, weights, stems)
+    assert set(missing) == {"chairman", "zorblax", "corporation"}
+    decision = AnswerabilityModel.load().decide(_features(question.text), threshold=0.999, missing=missing)
+    assert not decision.answerable
+    assert decision.reason.endswith("not in the passages: “zorblax”, “corporation”, “chairman”"), (
+        decision.reason
+    )
