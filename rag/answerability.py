@@ -6,9 +6,11 @@ and from the words: how much of the question's content (weighted by rarity: corp
 general-English frequency from `wordfreq`) the best passage and the best sentence cover;
 numbers and names the question asks about that no passage contains; whether the sentence that
 covers the question holds the kind of answer it asks for (a number for "how many", a date for
-"when", a name for "who"). A logistic regression over them, fitted by `rag eval
---fit-answerability` with documents held out (eval/answerability.py), is stored as readable
-JSON beside this module; `RAG_ANSWERABILITY_THRESHOLD` picks the operating point.
+"when", a name for "who"); how close the passages' nearest word comes to a question word they
+lack (embedding cosine, so a paraphrase is not "missing"). A model over them (gradient-boosted
+trees or a logistic regression, whichever measured better held out by document), fitted by
+`rag eval --fit-answerability` (eval/answerability.py), is stored as JSON beside this module
+and evaluated here in numpy; `RAG_ANSWERABILITY_THRESHOLD` picks the operating point.
 """
 
 from __future__ import annotations
