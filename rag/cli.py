@@ -111,8 +111,9 @@ def _answerer(settings: Settings, retriever=None):
 def _print_answer(answer, streamed: str) -> None:
     """Finish what `stream` printed: a refusal notice if the streamed text was withdrawn, sources."""
     print()
-    if answer.refused and streamed.strip() != answer.answer:
-        print(f"\n{answer.answer} ({answer.refusal_reason})")
+    if answer.refused:  # why, and the answer itself if the stream showed something else first
+        print(f"\n{answer.answer} ({answer.refusal_reason})" if streamed.strip() != answer.answer
+              else f"({answer.refusal_reason})")  # fmt: skip
     unsupported = [s.text for s in answer.sentences if not s.supported]
     if unsupported and not answer.refused:
         print("\nnot supported by the documents:")

@@ -113,6 +113,7 @@ def test_ask_streams_then_lists_sources(corpus: Path, hash_env: dict):
     refused = _run("ask", "zeppelin airship helium mooring mast", env=env)
     assert refused.stdout.startswith("The documents don't contain an answer to that.")
     assert "closest sources:" in refused.stdout
+    assert "(answerability " in refused.stdout, "a refusal says why"
 
 
 def test_chat_answers_follow_ups_until_end_of_input(corpus: Path, hash_env: dict):
