@@ -33,6 +33,7 @@ _RECORDED = (
     "embed_backend",
 )  # fmt: skip
 CONTEXT_TURNS = 3  # a follow-up may lean on this many earlier turns
+NO_SENTENCE = "no sentence of the passages answers it"  # the extractive composer picked nothing
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,8 @@ class Answerer:
             checks = self._check_picks(composition, texts)
         timings["check"] = time.perf_counter() - started_check
         if not text or says_it_does_not_know(text):
-            yield self._refused(base, passages, "the model found no answer", timings, started, checks)
+            why = "the model found no answer" if self.llm.generative else NO_SENTENCE
+            yield self._refused(base, passages, why, timings, started, checks)
             return
         if not any(c.passage is not None for c in checks):
             why = "no sentence is supported by the passages"

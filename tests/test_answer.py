@@ -228,3 +228,10 @@ def test_a_follow_up_does_not_repeat_the_previous_answer_unless_asked_again(buil
     assert said.isdisjoint(s.text for s in follow_up.sentences)
     again = answerer.ask(QUESTION, history)
     assert [s.text for s in again.sentences] == [s.text for s in first.sentences]
+
+
+def test_extractive_refuses_when_no_passage_sentence_answers_even_past_answerability(build):
+    answer = build(answerability_threshold=0.0).ask("zeppelin airship helium mooring mast")
+    assert answer.answerability and answer.answerability.answerable
+    assert answer.refused and answer.refusal_reason == "no sentence of the passages answers it"
+    assert answer.composition is not None and answer.composition.picks == []
