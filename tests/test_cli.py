@@ -91,7 +91,7 @@ def test_retrieve_prints_top_chunks(corpus: Path, hash_env: dict):
 
 def test_ask_json_prints_the_answer_record(corpus: Path, hash_env: dict):
     assert _run("ingest", str(corpus), env=hash_env).returncode == 0
-    env = {**hash_env, "RAG_REFUSAL_THRESHOLD": "0.1"}
+    env = {**hash_env, "RAG_ANSWERABILITY_THRESHOLD": "0.05"}
     out = _run(
         "ask", "What does the author say about refining capacity?", "--llm", "extractive", "--json", env=env
     )
@@ -105,7 +105,7 @@ def test_ask_json_prints_the_answer_record(corpus: Path, hash_env: dict):
 
 def test_ask_streams_then_lists_sources(corpus: Path, hash_env: dict):
     assert _run("ingest", str(corpus), env=hash_env).returncode == 0
-    env = {**hash_env, "RAG_REFUSAL_THRESHOLD": "0.1", "RAG_LLM": "extractive"}
+    env = {**hash_env, "RAG_ANSWERABILITY_THRESHOLD": "0.05", "RAG_LLM": "extractive"}
     out = _run("ask", "What does the author say about refining capacity?", env=env)
     assert out.returncode == 0, out.stderr
     assert "refining capacity" in out.stdout.split("sources:")[0]
@@ -118,7 +118,7 @@ def test_ask_streams_then_lists_sources(corpus: Path, hash_env: dict):
 
 def test_chat_answers_follow_ups_until_end_of_input(corpus: Path, hash_env: dict):
     assert _run("ingest", str(corpus), env=hash_env).returncode == 0
-    env = {**hash_env, "RAG_REFUSAL_THRESHOLD": "0.1", "RAG_LLM": "extractive"}
+    env = {**hash_env, "RAG_ANSWERABILITY_THRESHOLD": "0.05", "RAG_LLM": "extractive"}
     chat = subprocess.run(
         [sys.executable, "-m", "rag.cli", "chat"],
         input="What does the author say about refining capacity?\nand recycling?\n",

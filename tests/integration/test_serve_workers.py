@@ -23,7 +23,7 @@ def test_two_workers_share_a_chroma_server_and_see_new_ingests(
     env = {
         **os.environ, "RAG_CHROMA_URL": chroma_server, "RAG_DATA_DIR": str(tmp_path / "data"),
         # The hash embedder: this test is about processes, not about embedding quality.
-        "RAG_EMBEDDER": "hash", "RAG_REFUSAL_THRESHOLD": "0.1", "RAG_INDEX_POLL_SECONDS": "0.5",
+        "RAG_EMBEDDER": "hash", "RAG_ANSWERABILITY_THRESHOLD": "0.05", "RAG_INDEX_POLL_SECONDS": "0.5",
         "RAG_RATE_LIMIT_PER_MINUTE": "0",
     }  # fmt: skip
     assert _rag("ingest", str(corpus), env=env).returncode == 0
