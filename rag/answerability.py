@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.question import Question
+from rag.question import Question, content_words, stem
 from rag.types import Answerability
 
 MODEL_PATH = Path(__file__).resolve().parent / "answerability_model.json"
@@ -206,7 +206,7 @@ def features(question: Question, evidence: Sequence[Evidence], weights: TermWeig
 def missing_words(
     question: Question, evidence: Sequence[Evidence], weights: TermWeights, word_stems
 ) -> list[str]:
-    """The question's content words (and names) no retrieved passage holds, most specific first."""
+    """The question's content words no retrieved passage (nor its title) holds, most specific first."""
     held = set().union(*(word_stems(e.text) | word_stems(e.title) for e in evidence)) if evidence else set()
     absent = [t for t in question.terms if weights.stem(t) not in held]
     return sorted(absent, key=lambda t: -weights.weight(t))
@@ -217,8 +217,6 @@ def _soft_match(
 ) -> dict[str, float]:
     """For each question word no top passage holds: its best cosine to a word the passages do hold
     (a paraphrase scores high, a truly absent thing low)."""
-    from rag.question import content_words, stem
-
     words = {w for e in top for w in content_words(e.text) if not w.isdigit()}
     held = {stem(w) for w in words}
     missing = [t for t in question.terms if stems[t] not in held]

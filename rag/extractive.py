@@ -41,9 +41,9 @@ _LETTER_WORD = re.compile(r"[^\W\d_]{2,}|\b[^\W\d_]\b", re.UNICODE)
 _TERMINAL = (".", "!", "…", '"', "”", "’", "'", ")", "]", "»")
 _CLAUSE = re.compile(r"\s+[-–—]\s*|\s*[–—]\s+|;\s+|:\s+|,\s+(?=(?:but|while|whereas|although|though|yet)\b)")
 _LIST_SEPARATORS = re.compile(r"[•·|,/]")
-_PAGE_JUNK = re.compile(
-    r"\b\d+\s?(?:s|m|h|d|w|mo|y)\s+ago\b|[a-z][A-Z][a-z]+\d|\b(?:Reply|Repost|Share)\d", re.I
-)
+# "5h ago", "OriginalReply0" (widget words glued to counters); case-sensitive, so "COVID19" and
+# "mp3" are words, not junk.
+_PAGE_JUNK = re.compile(r"\b\d+\s?(?:s|m|h|d|w|mo|y)\s+ago\b|[a-z][A-Z][a-z]+\d|\b(?:Reply|Repost|Share)\d")
 _CITATION = re.compile(r"\s*\[\d+\]")
 _INTERROGATIVE = re.compile(r"(what|what’s|what's|why|how|who|which|where|when|any thoughts)\b", re.I)
 
@@ -75,10 +75,12 @@ def fragment_reason(text: str) -> str | None:
 
 
 def _trim(text: str, start: int) -> tuple[str, int]:
-    """Drop leading/trailing spaces and symbols (emoji, bullets): still an exact substring."""
+    """Drop leading/trailing spaces and pictographs (emoji, flags, bullets): still an exact
+    substring. Currency and math signs stay: "$5 billion" keeps its "$"."""
 
     def junk(c: str) -> bool:
-        return c.isspace() or unicodedata.category(c)[0] in "SZC" or unicodedata.category(c) == "Mn"
+        category = unicodedata.category(c)
+        return c.isspace() or category in ("So", "Sk", "Mn") or category[0] in "ZC"
 
     lo, hi = 0, len(text)
     while lo < hi and junk(text[lo]):
@@ -170,8 +172,9 @@ class ExtractiveComposer:
             for sentence in _answered_questions(text, lines):
                 for quote in clauses(sentence):
                     # A chunk that starts mid-sentence (overlap) begins with a tail, not a sentence.
+                    starts_chunk = not text[: quote.start].strip()
                     if fragment_reason(quote.text) or (
-                        quote.start == 0 and doc_start > 0 and quote.text[0].islower()
+                        starts_chunk and doc_start > 0 and quote.text[0].islower()
                     ):
                         dropped["fragments"] += 1
                         continue

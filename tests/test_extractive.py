@@ -37,6 +37,7 @@ def composer() -> ExtractiveComposer:
         ("DegenGamblervip · 5h ago Having more money doesn't help.", "page junk"),
         (" ".join(["word"] * 90) + ".", "a block, not a sentence"),
         ("The lithium battery industry chain is far more complex than most people imagine.", None),
+        ("Sales of COVID19 tests and mp3 players rose sharply in 2021.", None),
     ],
 )
 def test_fragments_are_named(text, reason):
@@ -125,3 +126,9 @@ def test_headings_junk_and_lone_symbols_are_never_candidates(composer):
         "Having more money can't buy twenty years of technical expertise, that's the reality.",
     ]
     assert dropped["fragments"] >= 2
+
+
+def test_trimming_drops_pictographs_but_keeps_currency():
+    (quote,) = clauses(Quote("  $5 billion went to cell factories in 2023. ⚡🇮🇳", 7))
+    assert quote.text == "$5 billion went to cell factories in 2023."
+    assert quote.start == 9
