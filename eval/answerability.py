@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from eval.cases import Case, case_kind
 from eval.metrics import bootstrap_ci
@@ -61,7 +62,7 @@ class Row:
 
 
 def collect(
-    answerer: Answerer, cases: Sequence[Case], corpus: str, source: str, progress: Callable
+    answerer: Answerer, cases: Sequence[Case], corpus: str, source: str, progress: Callable = tqdm
 ) -> list[Row]:
     rows = []
     for case in progress(cases, desc=corpus, unit="case", disable=None):

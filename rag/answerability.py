@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.question import Question, content_words, stem
+from rag.question import NEGATION, Question, content_words, stem
 from rag.types import Answerability
 
 MODEL_PATH = Path(__file__).resolve().parent / "answerability_model.json"
@@ -70,7 +70,6 @@ _DATE = re.compile(
     re.I,
 )
 _NAME = re.compile(r"\b[A-Z][\w'’-]+")
-_NEGATED = re.compile(r"\b(not|never|no|none|nor|cannot|without)\b|n't\b", re.I)
 
 
 @dataclass(frozen=True)
@@ -181,7 +180,7 @@ def features(question: Question, evidence: Sequence[Evidence], weights: TermWeig
             and not any(has_answer(question.expects, s, question) for s in best_sentences)
         ),
         "negation_mismatch": float(
-            question.negated and not any(_NEGATED.search(s) for s in best_sentences)
+            question.negated and not any(NEGATION.search(s) for s in best_sentences)
         ),
         "title_match": _coverage(term_weights, stems, titles),
         "summary": summary,

@@ -299,7 +299,7 @@ def _fit_answerability(args: argparse.Namespace) -> int:
         settings, retriever = _eval_retriever(_settings(args), corpus)
         answerer = _answerer(settings, retriever)
         rows += answerability.collect(
-            answerer, read_cases(cases_path), answerability.label(corpus), cases_path.name, tqdm_progress()
+            answerer, read_cases(cases_path), answerability.label(corpus), cases_path.name
         )
         sources.append(cases_path)
     spec, report = answerability.fit(rows, sources)
@@ -314,12 +314,6 @@ def _fit_answerability(args: argparse.Namespace) -> int:
             print(f"  {corpus:10} {metric:32} {value['rate']:.3f} {value['ci95']} n={value['n']}")
     print(f"wrote {model_out} and {out}/report.md (at {datetime.now(UTC):%H:%M:%S} UTC)")
     return EXIT_OK
-
-
-def tqdm_progress():
-    from tqdm import tqdm
-
-    return tqdm
 
 
 def _export_feedback(out: Path) -> int:

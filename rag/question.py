@@ -163,7 +163,7 @@ _EXPECTS: tuple[tuple[Expected, re.Pattern[str]], ...] = (
                         r"companies|firm|firms|state|province|region|person|people|minister|organi[sz]ation|"
                         r"university|town|nation|nations|continent|brand|supplier|suppliers)\b", re.I)),
 )  # fmt: skip
-_NEGATION = re.compile(r"\b(not|never|no|none|nor|cannot|without)\b|n't\b", re.I)
+NEGATION = re.compile(r"\b(not|never|no|none|nor|cannot|without)\b|n't\b", re.I)
 _LEANS_ON_CONTEXT = re.compile(
     r"^\s*(and|also|but|so|then|what about|how about|what else|anything else)\b"
     r"|\b(it|its|they|them|their|theirs|this|these|those|he|she|him|her|his|hers|there|such)\b",
@@ -197,12 +197,13 @@ def stopwords() -> frozenset[str]:
 
 # "how many", "which city", "what year": the words that name the kind of answer, not its topic
 # (a passage that answers "which city" names the city, not the word "city").
+_KIND_NOUNS = (
+    "year|date|month|day|decade|century|city|country|countries|company|companies|firm|state|province|"
+    "region|person|people|town|nation|percentage|percent|proportion|number|amount"
+)
 _ANSWER_KIND = re.compile(
     r"\bhow (many|much|long|old|far|big|large|often|tall|high|deep|fast|wide|soon)\b"
-    r"|(?<=which )(year|date|month|day|decade|century|city|country|countries|company|companies|firm|"
-    r"state|province|region|person|people|town|nation|percentage|percent|proportion|number|amount)\b"
-    r"|(?<=what )(year|date|month|day|decade|century|city|country|countries|company|companies|firm|"
-    r"state|province|region|person|people|town|nation|percentage|percent|proportion|number|amount)\b",
+    rf"|(?<=which )({_KIND_NOUNS})\b|(?<=what )({_KIND_NOUNS})\b",
     re.I,
 )
 
@@ -253,6 +254,6 @@ def analyse(text: str) -> Question:
         expects=expects if kind == "factoid" else None,
         terms=terms,
         names=tuple(names(text)),
-        negated=bool(_NEGATION.search(text)),
+        negated=bool(NEGATION.search(text)),
         leans_on_context=bool(_LEANS_ON_CONTEXT.search(text)) or len(terms) < 2,
     )
