@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from prompts import render
-from rag.answerability import AnswerabilityModel, Evidence, features, missing_words
+from rag.answerability import AnswerabilityModel, Evidence, TermWeights, features, missing_words
 from rag.extractive import answer_text, normalise, said
 from rag.llm import LLM, Message, says_it_does_not_know
 from rag.question import Question, analyse, stems
@@ -166,31 +166,25 @@ class Answerer:
 
     def assess(self, found: Retrieval) -> Answerability:
         """Answerability of what was retrieved, from the fitted model (see rag.answerability)."""
-        missing = missing_words(
-            self._question(found), self._evidence(found), self.retriever.term_weights(), stems
-        )
-        return self.answerability.decide(self.features(found), self.settings.answerability_threshold, missing)
+        question, evidence, weights = self._evidence(found)
+        values = features(question, evidence, weights, stems, self.checker.embed)
+        missing = missing_words(question, evidence, weights, stems)
+        return self.answerability.decide(values, self.settings.answerability_threshold, missing)
 
     def features(self, found: Retrieval) -> dict[str, float]:
         """What answerability is decided on (and fitted from)."""
-        return features(
-            self._question(found),
-            self._evidence(found),
-            self.retriever.term_weights(),
-            stems,
-            self.checker.embed,
-        )
+        question, evidence, weights = self._evidence(found)
+        return features(question, evidence, weights, stems, self.checker.embed)
 
-    @staticmethod
-    def _question(found: Retrieval) -> Question:
-        return analyse(found.query) if found.query != found.question.text else found.question
-
-    def _evidence(self, found: Retrieval) -> list[Evidence]:
-        return [
+    def _evidence(self, found: Retrieval) -> tuple[Question, list[Evidence], TermWeights]:
+        """What answerability reads: the question retrieved with, its passages, the word weights."""
+        question = analyse(found.query) if found.query != found.question.text else found.question
+        evidence = [
             Evidence(h.chunk.text, h.chunk.title, [q.text for q in self.checker.locate(h.chunk.text)],
                      h.dense, h.bm25, h.score)
             for h in found.hits
         ]  # fmt: skip
+        return question, evidence, self.retriever.term_weights()
 
     def condense(self, question: str, asked: Question, history: Sequence[Turn]) -> str:
         """The question to retrieve with. A follow-up that leans on the conversation (pronouns,

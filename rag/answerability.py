@@ -148,8 +148,9 @@ def features(question: Question, evidence: Sequence[Evidence], weights: TermWeig
     scores = [e.score for e in evidence]
     stems = {t: weights.stem(t) for t in question.terms}
     term_weights = {t: weights.weight(t) for t in question.terms}
-    passage_words = [word_stems(e.text) for e in top]
-    everywhere = set().union(*(word_stems(e.text) for e in evidence)) if evidence else set()
+    words_of = [word_stems(e.text) for e in evidence]
+    passage_words = words_of[:PASSAGES]
+    everywhere = set().union(*words_of)
     sentences = [(s, word_stems(s)) for e in top for s in e.sentences]
     sentence_cover = [(_coverage(term_weights, stems, words), s) for s, words in sentences]
     ranked = sorted(sentence_cover, key=lambda c: -c[0])[:2]
