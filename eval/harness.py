@@ -27,7 +27,7 @@ from eval.metrics import (
     reciprocal_rank,
     token_f1,
 )
-from rag.answer import Answerer, Turn
+from rag.answer import Answerer, Turn, carry_topic
 from rag.embeddings import Embedder
 from rag.retrieval import Hit, Mode, Retriever
 from rag.types import Answer
@@ -51,12 +51,6 @@ LOWER_IS_BETTER = frozenset(
     }
 )
 NOT_GATED = frozenset({"answer_words"})  # reported, but neither longer nor shorter is a regression
-
-
-def _query(case: Case) -> str:
-    # Retrieval-only runs have no model to condense with: carry the last question, as the
-    # answer path does without a generative model.
-    return f"{case.history[-1].question} {case.question}" if case.history else case.question
 
 
 def _ranking(case: Case, hits: list[Hit]) -> dict[str, float]:
@@ -121,7 +115,9 @@ def run(
         for i, mode in enumerate(modes):
             if i > 0 and not case.has_retrieval_gold:
                 continue
-            hits, _ = retriever.retrieve(_query(case), mode, top_k=RANK_DEPTH)
+            # No model to condense with here: the answer path's own rule without one.
+            query = carry_topic(case.question, [t.question for t in case.history])
+            hits, _ = retriever.retrieve(query, mode, top_k=RANK_DEPTH)
             if i == 0:
                 retrieved_docs |= {h.chunk.doc_id for h in hits}
             if case.has_retrieval_gold:

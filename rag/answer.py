@@ -42,6 +42,19 @@ class Turn:
     answer: str
 
 
+def carry_topic(question: str, earlier: Sequence[str]) -> str:
+    """A follow-up without a model to condense it: the earlier questions back to the last one
+    that stood on its own, then the follow-up; a question that stands on its own is kept as is."""
+    if not earlier or not analyse(question).leans_on_context:
+        return question
+    carried: list[str] = []
+    for asked in reversed(earlier[-CONTEXT_TURNS:]):
+        carried.insert(0, asked)
+        if not analyse(asked).leans_on_context:
+            break
+    return " ".join([*carried, question])
+
+
 @dataclass(frozen=True)
 class Retrieval:
     question: Question  # what the user asked, read on its own
@@ -198,13 +211,7 @@ class Answerer:
             prompt = render("condense", history=transcript, question=question)
             condensed = "".join(self.llm.stream([Message("user", prompt)], question, [])).strip()
             return condensed.splitlines()[0].strip() if condensed else question
-        # Without a model: the earlier questions back to the last one that stood on its own.
-        carried: list[str] = []
-        for turn in reversed(turns):
-            carried.insert(0, turn.question)
-            if not analyse(turn.question).leans_on_context:
-                break
-        return " ".join([*carried, question])
+        return carry_topic(question, [t.question for t in turns])
 
     @staticmethod
     def _said_before(question: str, history: Sequence[Turn]) -> list[str]:

@@ -235,3 +235,21 @@ def test_extractive_refuses_when_no_passage_sentence_answers_even_past_answerabi
     assert answer.answerability and answer.answerability.answerable
     assert answer.refused and answer.refusal_reason == "no sentence of the passages answers it"
     assert answer.composition is not None and answer.composition.picks == []
+
+
+def test_carry_topic_walks_back_to_the_last_question_that_stood_on_its_own():
+    from rag.answer import carry_topic
+
+    earlier = [
+        "Which deal shows why India needs China's expertise?",
+        "What does the author say about refining capacity?",
+        "And recycling?",
+    ]
+    assert carry_topic("What does it say about the risks?", earlier) == " ".join(
+        [*earlier[1:], "What does it say about the risks?"]
+    )
+    assert (
+        carry_topic("Which countries should India align with?", earlier)
+        == "Which countries should India align with?"
+    )
+    assert carry_topic("And cells?", []) == "And cells?"
