@@ -282,6 +282,7 @@ def create_app(settings: Settings, components: Components, with_ui: bool = False
                 id=h.chunk.id, doc_id=h.chunk.doc_id, path=h.chunk.path, title=h.chunk.title,
                 chunk=h.chunk.chunk_index, n_chunks=h.chunk.n_chunks, char_start=h.chunk.char_start,
                 char_end=h.chunk.char_end, text=h.chunk.text, score=h.score, dense=h.dense, bm25=h.bm25,
+                **h.chunk.citation(),
             )
             for h in hits
         ]  # fmt: skip

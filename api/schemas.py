@@ -60,6 +60,12 @@ class Chunk(BaseModel):
     score: float = Field(description="the score the mode ranks by (fused for hybrid)")
     dense: float | None = Field(None, description="cosine similarity, when dense retrieval scored it")
     bm25: float | None = None
+    page: int | None = Field(None, description="first page (1-based) of a paged document (PDF); else None")
+    page_end: int | None = None
+    page_label: str = Field("", description="the PDF's own label of `page`, when it has labels")
+    page_end_label: str = ""
+    pages: str = Field("", description='as a citation shows them: "p. 4", "pp. 4–5"; "" without pages')
+    section: str = Field("", description="heading path at the chunk's start")
 
 
 class RetrieveResponse(BaseModel):

@@ -103,6 +103,7 @@ _MAX_PASSES = 5  # each pass only removes lines, so this is reached only on adve
 class CleanResult:
     text: str
     dropped: dict[str, int] = field(default_factory=dict)  # rule name (or "duplicate") -> lines
+    page_starts: list[int] = field(default_factory=lambda: [0])  # where each page begins in `text`
 
 
 def normalise(raw: str) -> str:
@@ -154,10 +155,9 @@ def dedup_key(line: str) -> str:
     return _NOT_ALNUM.sub("", line.casefold())
 
 
-def _clean_once(text: str, dropped: Counter[str]) -> str:
+def _clean_once(text: str, dropped: Counter[str], seen: set[str]) -> str:
     lines = text.split("\n")
     menu = _language_menu_lines(lines)
-    seen: set[str] = set()
     kept: list[str] = []
     for i, line in enumerate(lines):
         if not line:
@@ -179,16 +179,31 @@ def _clean_once(text: str, dropped: Counter[str]) -> str:
 
 
 def clean_text(raw: str) -> CleanResult:
-    """Normalise, then drop junk and repeats until nothing more drops.
+    return clean_pages([raw], [])
+
+
+def clean_pages(pages: list[str], joins: list[str]) -> CleanResult:
+    """Normalise, then drop junk and repeats until nothing more drops; join the pages.
 
     One pass can bring junk together (two short language runs joined by a dropped counter form
     a menu), so passes repeat until the text is stable; cleaning cleaned text changes nothing.
+    Repeats are found across the whole document. `joins[i]` goes between page i and i + 1 (a
+    paragraph break, or a space or nothing where a paragraph runs on); `page_starts` records
+    where each page's text begins in the joined text.
     """
     dropped: Counter[str] = Counter()
-    text = normalise(raw)
+    texts = [normalise(page) for page in pages]
     for _ in range(_MAX_PASSES):
-        cleaned = _clean_once(text, dropped)
-        if cleaned == text:
+        seen: set[str] = set()
+        cleaned = [_clean_once(text, dropped, seen) for text in texts]
+        if cleaned == texts:
             break
-        text = cleaned
-    return CleanResult(text=text, dropped=dict(dropped))
+        texts = cleaned
+    text = ""
+    starts = []
+    for i, page in enumerate(texts):
+        if text and page:
+            text += joins[i - 1] if i - 1 < len(joins) else "\n\n"
+        starts.append(len(text))
+        text += page
+    return CleanResult(text=text, dropped=dict(dropped), page_starts=starts)

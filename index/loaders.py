@@ -1,19 +1,24 @@
 """Turn one file into text and a title, or fail with a reason a person can act on.
 
-| extension | reader |
-|---|---|
-| .pdf | LlamaIndex `PDFReader` (pypdf) |
-| .docx | LlamaIndex `DocxReader` (docx2txt) |
-| .html .htm | trafilatura: main text only, no menus, scripts or footers |
-| .txt .md | UTF-8; other encodings detected by charset-normalizer, with a warning |
+| extension | reader | headings |
+|---|---|---|
+| .pdf | `index.pdf`: pypdfium2, page by page, with our layout post-pass | heading-like lines |
+| .docx | python-docx: paragraphs, lists and tables in body order | "Heading N" styles |
+| .html .htm | trafilatura: main text only, no menus, scripts or footers | h1-h6 (h1-h3 make sections) |
+| .txt .md | UTF-8; other encodings detected by charset-normalizer, with a warning | Markdown `#` lines |
+
+Every reader writes one block per paragraph, separated by blank lines: list items start with
+"• ", and a table becomes one line per row with its header repeated ("Site: A; Capacity: 100").
 """
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tenacity import RetryError
+from index.pdf import PdfError, read_pdf
+from index.sections import Heading, markdown_headings
 
 SUPPORTED_EXTENSIONS = frozenset({".txt", ".md", ".html", ".htm", ".pdf", ".docx"})
 _MAX_TITLE = 120
@@ -26,9 +31,50 @@ class LoadError(Exception):
 
 @dataclass(frozen=True)
 class LoadedFile:
-    text: str
+    """A file's text, page by page for a PDF (one page for other formats), and its headings."""
+
+    pages: list[str]
     title: str
     warnings: list[str] = field(default_factory=list)
+    joins: list[str] = field(default_factory=list)  # between page i and i + 1 (see index.pdf)
+    labels: list[str] = field(default_factory=list)  # the PDF's page labels; "" where none
+    headings: list[Heading] = field(default_factory=list)
+    dropped: dict[str, int] = field(default_factory=dict)  # lines the reader left out, by rule
+
+    @property
+    def paged(self) -> bool:
+        return bool(self.labels)
+
+    @property
+    def text(self) -> str:
+        text = self.pages[0] if self.pages else ""
+        for join, page in zip(self.joins, self.pages[1:], strict=True):
+            text += join + page
+        return text
+
+
+_SECTION_LEVELS = 3  # h1-h3 and Heading 1-3 name sections; deeper headings stay plain paragraphs
+BULLET = "• "
+
+
+def table_rows(rows: list[list[str]]) -> list[str]:
+    """A table as one line per row, each cell named by its column header (the first row)."""
+    if not rows:
+        return []
+    header, body = rows[0], rows[1:]
+    if not body or not any(header):
+        return ["; ".join(cell for cell in row if cell) for row in rows if any(row)]
+    lines = []
+    for row in body:
+        cells = [f"{name}: {cell}" if name else cell for name, cell in zip(header, row, strict=False) if cell]
+        if cells:
+            lines.append("; ".join(cells))
+    return lines
+
+
+def _unique(cells: list[str]) -> list[str]:
+    """A merged cell is reported once per grid column it spans; keep it once."""
+    return [cell for i, cell in enumerate(cells) if i == 0 or cell != cells[i - 1]]
 
 
 def looks_binary(data: bytes) -> bool:
@@ -83,58 +129,94 @@ def _first_line_title(text: str, path: Path) -> str:
 
 def _load_text(path: Path, data: bytes) -> LoadedFile:
     text, warnings = decode_text(data)
-    title = _first_line_title(text, path) if path.suffix.lower() == ".md" else path.stem
-    return LoadedFile(text=text, title=title, warnings=warnings)
+    if path.suffix.lower() == ".md":
+        headings = [h for h in markdown_headings(text) if h.level <= _SECTION_LEVELS]
+        return LoadedFile(pages=[text], title=_first_line_title(text, path), warnings=warnings, headings=headings)
+    return LoadedFile(pages=[text], title=path.stem, warnings=warnings)
 
 
 def _load_html(path: Path, data: bytes) -> LoadedFile:
+    """trafilatura finds the main text and gives it as XML (head, p, list, table), which keeps
+    headings, list items and table rows apart; its plain-text output flattens them."""
     import trafilatura
+    from lxml import etree
 
     if looks_binary(data):
         raise LoadError("binary content, not HTML")
-    text = trafilatura.extract(data, include_comments=False, include_tables=True)
-    if not text:
+    xml = trafilatura.extract(data, include_comments=False, include_tables=True, output_format="xml")
+    if not xml:
         raise LoadError("no main text found in the HTML")
+    blocks: list[str] = []
+    headings: list[Heading] = []
+    for element in etree.fromstring(xml.encode()).find("main"):
+        text = " ".join("".join(element.itertext()).split())
+        if element.tag == "head":
+            level = int((element.get("rend") or "h2").lstrip("h") or 2)
+            if level <= _SECTION_LEVELS and text:
+                headings.append(Heading(level, text))
+            blocks.append(text)
+        elif element.tag == "list":
+            blocks.extend(BULLET + " ".join("".join(item.itertext()).split()) for item in element.iter("item"))
+        elif element.tag == "table":
+            rows = [
+                _unique([" ".join("".join(cell.itertext()).split()) for cell in row.iter("cell")])
+                for row in element.iter("row")
+            ]
+            blocks.extend(table_rows(rows))
+        else:
+            blocks.append(text)
     meta = trafilatura.extract_metadata(data)
     title = (meta.title if meta and meta.title else "") or path.stem
-    return LoadedFile(text=text, title=title[:_MAX_TITLE])
+    return LoadedFile(pages=["\n\n".join(b for b in blocks if b)], title=title[:_MAX_TITLE], headings=headings)
 
 
-def _load_pdf(path: Path) -> LoadedFile:
-    from llama_index.readers.file import PDFReader
+def _load_pdf(path: Path, data: bytes) -> LoadedFile:
+    try:
+        pdf = read_pdf(data)
+    except PdfError as exc:
+        raise LoadError(str(exc)) from exc
+    return LoadedFile(
+        pages=pdf.pages,
+        title=(pdf.title or path.stem)[:_MAX_TITLE],
+        joins=pdf.joins,
+        labels=pdf.labels,
+        headings=pdf.headings,
+        dropped=dict(pdf.dropped),
+    )
+
+
+def _load_docx(path: Path, data: bytes) -> LoadedFile:
+    """python-docx, because LlamaIndex's DocxReader (docx2txt) drops heading styles and runs
+    table cells together."""
+    import docx
+    from docx.table import Table
 
     try:
-        pages = PDFReader(return_full_document=True).load_data(path)
-    except RetryError as exc:  # PDFReader retries; report what pypdf said, not tenacity's wrapper
-        cause = exc.last_attempt.exception() or exc
-        raise LoadError(f"unreadable PDF ({type(cause).__name__}: {cause})") from cause
-    except Exception as exc:  # pypdf raises many types for broken files
-        raise LoadError(f"unreadable PDF ({type(exc).__name__}: {exc})") from exc
-    text = "\n\n".join(page.text for page in pages)
-    return LoadedFile(text=text, title=_pdf_title(path) or path.stem)
-
-
-def _pdf_title(path: Path) -> str | None:
-    from pypdf import PdfReader
-
-    try:
-        title = (PdfReader(path).metadata or {}).get("/Title")
-    except Exception:  # a title is optional; the text already loaded
-        return None
-    if not title:
-        return None
-    return str(title).strip()[:_MAX_TITLE] or None
-
-
-def _load_docx(path: Path) -> LoadedFile:
-    from llama_index.readers.file import DocxReader
-
-    try:
-        docs = DocxReader().load_data(path)
-    except Exception as exc:  # docx2txt raises zipfile/KeyError/XML errors for broken files
+        document = docx.Document(io.BytesIO(data))
+        blocks: list[str] = []
+        headings: list[Heading] = []
+        title = (document.core_properties.title or "").strip()
+        for block in document.iter_inner_content():
+            if isinstance(block, Table):
+                blocks.extend(table_rows([_unique([c.text.strip() for c in row.cells]) for row in block.rows]))
+                continue
+            text = " ".join(block.text.split())
+            style = block.style.name if block.style is not None else ""
+            if not text:
+                continue
+            if style == "Title":
+                title = title or text
+            elif style.startswith("Heading") and style[7:].strip().isdigit():
+                level = int(style[7:])
+                if level <= _SECTION_LEVELS:
+                    headings.append(Heading(level, text))
+            elif style.startswith("List") or block._p.pPr is not None and block._p.pPr.numPr is not None:
+                text = BULLET + text
+            blocks.append(text)
+    except Exception as exc:  # python-docx raises zipfile/KeyError/XML errors for broken files
         raise LoadError(f"unreadable DOCX ({type(exc).__name__}: {exc})") from exc
-    text = "\n\n".join(doc.text for doc in docs)
-    return LoadedFile(text=text, title=_first_line_title(text, path))
+    text = "\n\n".join(blocks)
+    return LoadedFile(pages=[text], title=title[:_MAX_TITLE] or _first_line_title(text, path), headings=headings)
 
 
 def load_file(path: Path, data: bytes) -> LoadedFile:
@@ -147,9 +229,9 @@ def load_file(path: Path, data: bytes) -> LoadedFile:
     elif suffix in (".html", ".htm"):
         loaded = _load_html(path, data)
     elif suffix == ".pdf":
-        loaded = _load_pdf(path)
+        loaded = _load_pdf(path, data)
     elif suffix == ".docx":
-        loaded = _load_docx(path)
+        loaded = _load_docx(path, data)
     else:
         raise LoadError(f"unsupported file type {suffix!r}")
     if not loaded.text.strip():

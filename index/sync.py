@@ -40,14 +40,15 @@ from llama_index.vector_stores.chroma import ChromaVectorStore
 from tqdm import tqdm
 
 from index.chunking import Chunker
-from index.clean import clean_text
+from index.clean import CleanResult, clean_pages
 from index.discover import Discovery, SourceFile, discover
-from index.loaders import LoadError, load_file
+from index.loaders import LoadedFile, LoadError, load_file
+from index.sections import locate
 from rag import schema
 from rag.embeddings import Embedder
 
 # Bump when cleaning or loading changes what text a file yields: every document re-ingests.
-PIPELINE_VERSION = 1
+PIPELINE_VERSION = 2  # 2: PDFs read by pypdfium2 with the layout post-pass; pages and sections
 BATCH_CHUNKS = 256  # chunks embedded per encode call and written per batch
 BATCH_DOCS = 500  # documents per batch (bounds the store queries of a re-ingest)
 ADD_LIMIT = 1000  # items per Chroma add call (Chroma refuses batches above ~5,400)
@@ -242,10 +243,10 @@ class Ingestor:
 
         try:
             loaded = load_file(src.path, data)
-            cleaned = clean_text(loaded.text)
+            cleaned = clean_pages(loaded.pages, loaded.joins)
             if not cleaned.text:
                 raise LoadError("no text left after cleaning")
-            nodes = self._nodes(src, loaded.title, cleaned.text, content_hash, version)
+            nodes = self._nodes(src, loaded, cleaned, content_hash, version)
         except LoadError as exc:
             result.error = str(exc)
             return result
@@ -258,10 +259,12 @@ class Ingestor:
         return _Pending(result, version, nodes)
 
     def _nodes(
-        self, src: SourceFile, title: str, text: str, content_hash: str, version: str
+        self, src: SourceFile, loaded: LoadedFile, cleaned: CleanResult, content_hash: str, version: str
     ) -> list[TextNode]:
-        chunks = self.chunker.split(text)
+        chunks = self.chunker.split(cleaned.text)
+        sections = locate(cleaned.text, loaded.headings)
         now = self.clock().isoformat(timespec="seconds")
+        title = loaded.title
         nodes = []
         for i, chunk in enumerate(chunks):
             metadata = {
@@ -277,7 +280,10 @@ class Ingestor:
                 schema.TITLE: title,
                 schema.INGESTED_AT: now,
                 schema.EMBEDDER: self.embedder.name,
+                **schema.page_metadata(cleaned.page_starts, loaded.labels, chunk.start, chunk.end),
             }
+            if section := sections.path(chunk.start):
+                metadata[schema.SECTION] = section
             hidden = [k for k in metadata if k != schema.TITLE]
             nodes.append(
                 TextNode(

@@ -271,11 +271,14 @@ class Answerer:
         c = hit.chunk
         quote = next((s.quotes[n - 1] for s in checks if n - 1 in s.quotes), None)
         text, offset = (quote.text, quote.start) if quote else (c.text.split("\n")[0], 0)
+        quoted = c.page_at(c.char_start + offset)
         return Source(
             n=n, id=c.id, doc_id=c.doc_id, path=c.path, title=c.title, chunk=c.chunk_index,
             char_start=c.char_start, char_end=c.char_end, text=c.text, quote=text,
             quote_start=c.char_start + offset, quote_end=c.char_start + offset + len(text),
             score=hit.score, dense=hit.dense, bm25=hit.bm25, rerank=hit.rerank, cited=cited,
+            quote_page=quoted.number if quoted else None, quote_page_label=quoted.label if quoted else "",
+            **c.citation(),
         )  # fmt: skip
 
     def _refused(self, base: dict, hits: list[Hit], why: str, timings: dict, started: float,

@@ -123,7 +123,8 @@ def _print_answer(answer, streamed: str) -> None:
         print("\nclosest sources:" if answer.refused else "\nsources:")
     for s in answer.sources:
         if answer.refused or s.cited:
-            print(f"  [{s.n}] {s.doc_id}  chunk {s.chunk + 1}  chars {s.quote_start}-{s.quote_end}")
+            where = f"  {s.locator()}" if s.locator() else ""
+            print(f"  [{s.n}] {s.doc_id}{where}  chunk {s.chunk + 1}  chars {s.quote_start}-{s.quote_end}")
             print(f'      "{s.quote}"')
     print(f"\n({answer.backend}: {answer.model}; {answer.timings.get('total', 0):.1f} s)", file=sys.stderr)
 
@@ -183,6 +184,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return _export_feedback(Path(args.export_feedback))
     if args.fit_answerability:
         return _fit_answerability(args)
+    if args.pdf:
+        return _pdf_eval(args)
     if not args.cases:
         print("rag eval: give a case file (or --export-feedback FILE)", file=sys.stderr)
         return EXIT_USAGE
@@ -264,6 +267,37 @@ def _eval_retriever(settings: Settings, corpus: Path):
     _ingestor(settings, retriever.store, embedder).ingest([corpus])
     retriever.warm_up()
     return settings, retriever
+
+
+def _pdf_eval(args: argparse.Namespace) -> int:
+    """Text fidelity, the PDF penalty and the real-report checks (eval.pdf_eval), in one run."""
+    from datetime import UTC, datetime
+
+    from eval import harness, pdf_eval
+    from eval.cases import read_cases
+    from index.chunking import Chunker
+
+    squad = Path(__file__).resolve().parent.parent / "eval" / "cases" / "squad2-dev"
+    rendered, reports = pdf_eval.FOLDER / "squad", pdf_eval.FOLDER / "nist"
+    results: dict = {"fidelity": pdf_eval.fidelity(rendered)}
+    text_cases, pdf_cases = pdf_eval.penalty_cases(read_cases(squad / "questions.jsonl"), rendered)
+    runs = []
+    for cases, corpus in ((text_cases, squad / "docs"), (pdf_cases, rendered)):
+        settings, retriever = _eval_retriever(_settings(args), corpus)
+        runs.append(harness.run(cases, retriever, ["hybrid"]))
+    results["penalty"] = pdf_eval.penalty(*runs)
+    chunker = Chunker(settings.chunk_size, settings.chunk_overlap)
+    results["reports"] = pdf_eval.report_checks(reports, lambda text: [c.text for c in chunker.split(text)])
+    results["meta"] = {
+        "fidelity_set": str(rendered.relative_to(pdf_eval.FOLDER.parent.parent)),
+        "penalty_cases": len(text_cases),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    out = Path(args.out) if args.out else settings.data_dir / "eval" / ("pdf-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S"))
+    pdf_eval.write(results, out)
+    print(pdf_eval.markdown(results))
+    print(f"wrote {out / 'results.json'} and report.md")
+    return EXIT_OK
 
 
 def _held_out_answerers(settings: Settings, answerer, corpus: Path, cases_path: Path):
@@ -559,6 +593,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="answer each training case with the fold model fitted without its document (after "
         "--fit-answerability): honest numbers on the data the model was fitted on",
+    )
+    evaluate.add_argument(
+        "--pdf",
+        action="store_true",
+        help="the PDF evaluation: text fidelity of the shipped PDF set (ours against pypdf), the PDF "
+        "penalty on SQuAD retrieval, and header/leader/glyph checks on real reports (eval/pdfs/)",
     )
     evaluate.add_argument(
         "--model-out", metavar="FILE", help="--fit-answerability: where to write the model (default: rag/)"

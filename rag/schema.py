@@ -6,6 +6,8 @@ the cleaned document text (`text == cleaned[char_start:char_end]`).
 
 from __future__ import annotations
 
+import bisect
+import json
 from dataclasses import dataclass
 
 # Metadata keys, as stored in Chroma.
@@ -21,6 +23,12 @@ ROOT = "root"  # absolute folder the document was ingested from
 TITLE = "title"
 INGESTED_AT = "ingested_at"  # ISO 8601, UTC
 EMBEDDER = "embedder"
+# Paged documents (PDFs) only: 1-based pages the chunk spans, and where pages start inside it.
+PAGE = "page"
+PAGE_END = "page_end"
+PAGE_BREAKS = "page_breaks"  # JSON list: offsets in the cleaned text where pages page+1..page_end start
+PAGE_LABELS = "page_labels"  # JSON list: the PDF's labels of pages page..page_end ("iv"), when it has any
+SECTION = "section"  # heading path at the chunk's start, "3 Method › 3.2 Dynamic masking"
 
 
 class EmbedderMismatch(RuntimeError):
@@ -29,6 +37,38 @@ class EmbedderMismatch(RuntimeError):
 
 def chunk_id(doc_id: str, version: str, index: int) -> str:
     return f"{doc_id}::{version}::{index}"
+
+
+def page_metadata(page_starts: list[int], labels: list[str], start: int, end: int) -> dict:
+    """The page keys of a chunk spanning `text[start:end]`; none for a document without pages."""
+    if not labels:
+        return {}
+    page = bisect.bisect_right(page_starts, start)
+    page_end = max(page, bisect.bisect_right(page_starts, end - 1))
+    meta: dict = {PAGE: page, PAGE_END: page_end, PAGE_BREAKS: json.dumps(page_starts[page:page_end])}
+    if any(labels[page - 1 : page_end]):
+        meta[PAGE_LABELS] = json.dumps(labels[page - 1 : page_end])
+    return meta
+
+
+@dataclass(frozen=True)
+class PageRef:
+    """A page of a paged document: its number (1-based) and the PDF's own label, when it has one."""
+
+    number: int
+    label: str = ""
+
+    def __str__(self) -> str:
+        return self.label or str(self.number)
+
+
+def page_span(first: PageRef | None, last: PageRef | None) -> str:
+    """How a citation names its pages: "p. 4", "pp. 4–5", or "" for a document without pages."""
+    if first is None:
+        return ""
+    if last is None or last.number == first.number:
+        return f"p. {first}"
+    return f"pp. {first}–{last}"
 
 
 @dataclass(frozen=True)
@@ -45,6 +85,39 @@ class StoredChunk:
     root: str
     title: str
     ingested_at: str
+    page: int | None = None
+    page_end: int | None = None
+    page_breaks: tuple[int, ...] = ()
+    page_labels: tuple[str, ...] = ()
+    section: str = ""
+
+    def page_at(self, offset: int) -> PageRef | None:
+        """The page holding `offset` of the cleaned document text, if the document has pages."""
+        if self.page is None:
+            return None
+        number = self.page + bisect.bisect_right(self.page_breaks, offset)
+        i = number - self.page
+        return PageRef(number, self.page_labels[i] if i < len(self.page_labels) else "")
+
+    @property
+    def first_page(self) -> PageRef | None:
+        return self.page_at(self.char_start)
+
+    @property
+    def last_page(self) -> PageRef | None:
+        return self.page_at(max(self.char_start, self.char_end - 1))
+
+    def citation(self) -> dict:
+        """The page and section fields a Source or a retrieved chunk shows with this chunk."""
+        first, last = self.first_page, self.last_page
+        return {
+            "page": first.number if first else None,
+            "page_end": last.number if last else None,
+            "page_label": first.label if first else "",
+            "page_end_label": last.label if last else "",
+            "pages": page_span(first, last),
+            "section": self.section,
+        }
 
     @classmethod
     def from_metadata(cls, id: str, text: str, meta: dict) -> StoredChunk:
@@ -61,4 +134,9 @@ class StoredChunk:
             root=meta[ROOT],
             title=meta[TITLE],
             ingested_at=meta[INGESTED_AT],
+            page=int(meta[PAGE]) if PAGE in meta else None,
+            page_end=int(meta[PAGE_END]) if PAGE_END in meta else None,
+            page_breaks=tuple(json.loads(meta.get(PAGE_BREAKS) or "[]")),
+            page_labels=tuple(json.loads(meta.get(PAGE_LABELS) or "[]")),
+            section=meta.get(SECTION, ""),
         )

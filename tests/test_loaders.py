@@ -95,7 +95,7 @@ def write_pdf(path: Path, pages: list[str], title: str | None = None) -> Path:
 def test_utf8_text_loads_unchanged(tmp_path: Path) -> None:
     text = "Grüße aus Zürich — naïve café, 東京, emoji 🚲.\nSecond line.\n"
     loaded = load(write(tmp_path, "notes.txt", text.encode("utf-8")))
-    assert loaded == LoadedFile(text=text, title="notes", warnings=[])
+    assert loaded == LoadedFile(pages=[text], title="notes", warnings=[])
 
 
 def test_utf8_bom_is_dropped(tmp_path: Path) -> None:
@@ -194,7 +194,7 @@ def test_pdf_without_title_uses_file_name(tmp_path: Path) -> None:
 
 
 def test_pdf_without_text_is_rejected(tmp_path: Path) -> None:
-    with pytest.raises(LoadError, match="no text could be extracted"):
+    with pytest.raises(LoadError, match=r"^no text layer \(a scanned PDF\?\); OCR is not available$"):
         load(write_pdf(tmp_path / "blank.pdf", [""]))
 
 

@@ -45,7 +45,7 @@ def answer_markdown(answer: Answer) -> str:
         else:
             parts.append(f"⚠ _{md(sentence.text)}_ **(not supported by the documents)**")
     cited = [s for s in answer.sources if s.cited]
-    footer = "; ".join(f"[{s.n}] {md(_file_name(s))}" for s in cited)
+    footer = "; ".join(f"[{s.n}] {md(_file_name(s))}" + (f", {md(s.pages)}" if s.pages else "") for s in cited)
     return " ".join(parts) + (f"\n\nSources: {footer}" if footer else "")
 
 
@@ -69,12 +69,14 @@ def highlighted(source: Source) -> str:
 def _source_card(source: Source) -> str:
     parts = {"score": source.score, "dense": source.dense, "bm25": source.bm25, "rerank": source.rerank}
     scores = " · ".join(f"{name} {value:.3f}" for name, value in parts.items() if value is not None)
-    quote = f'<div class="quote">“{html.escape(source.quote)}”</div>' if source.cited else ""
+    page = f" (p. {source.quote_page_label or source.quote_page})" if source.quote_page else ""
+    quote = f'<div class="quote">“{html.escape(source.quote)}”{page}</div>' if source.cited else ""
     return (
         f'<div class="source{" cited" if source.cited else ""}">'
         f'<div class="head"><span class="n">[{source.n}]</span> '
         f'<span class="file">{html.escape(_file_name(source))}</span> '
-        f'<span class="meta">chunk {source.chunk + 1} · {scores}</span></div>'
+        + (f'<span class="where">{html.escape(source.locator())}</span> ' if source.locator() else "")
+        + f'<span class="meta">chunk {source.chunk + 1} · {scores}</span></div>'
         f'<div class="doc">{html.escape(source.doc_id)} · '
         f"characters {source.char_start}–{source.char_end}</div>"
         f"{quote}"
