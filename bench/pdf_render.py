@@ -104,7 +104,11 @@ class _Layout:
             self.advance(LEADING)
             x, y = self.x() + indent, self.y + LEADING
             last = not words
-            gap = space if last or len(line) == 1 else (width - sum(map(pdf.get_string_width, line))) / (len(line) - 1)
+            gap = (
+                space
+                if last or len(line) == 1
+                else (width - sum(map(pdf.get_string_width, line))) / (len(line) - 1)
+            )
             for word in line:
                 pdf.text(x, y, word)
                 x += pdf.get_string_width(word) + gap
@@ -154,18 +158,31 @@ def render(text: str, title: str, header: str, out: Path) -> dict:
         breaks += layout.paragraph(paragraph)
         blocks.append({"kind": "paragraph", "text": paragraph})
     pdf.output(str(out))
-    return {"title": title, "running_header": header, "pages": layout.page, "blocks": blocks, "hyphenated": breaks}
+    return {
+        "title": title,
+        "running_header": header,
+        "pages": layout.page,
+        "blocks": blocks,
+        "hyphenated": breaks,
+    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("source", type=Path, help="folder of .txt articles (paragraphs split by blank lines)")
     parser.add_argument("out", type=Path, help="folder for the PDFs and their truth files")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     for path in sorted(args.source.glob("*.txt")):
         title = path.stem.replace("_", " ")
-        truth = render(path.read_text(encoding="utf-8"), title, f"{title} · SQuAD 2.0 sample articles", args.out / f"{path.stem}.pdf")
+        truth = render(
+            path.read_text(encoding="utf-8"),
+            title,
+            f"{title} · SQuAD 2.0 sample articles",
+            args.out / f"{path.stem}.pdf",
+        )
         (args.out / f"{path.stem}.json").write_text(json.dumps(truth, ensure_ascii=False, indent=1) + "\n")
         print(f"{path.stem}.pdf: {truth['pages']} pages, {len(truth['hyphenated'])} hyphenated breaks")
 

@@ -7,7 +7,7 @@ extracted, cleaned text:
 
 | measure | counts | of |
 |---|---|---|
-| broken_words | word tokens that are not words of the truth ("comprehe nsive", "fine- tuning") | word tokens |
+| broken_words | word tokens not in the truth ("comprehe nsive", "fine- tuning") | word tokens |
 | hard_breaks | sentences holding a single line break (paragraphs are separated by blank lines) | sentences |
 | glued_headings | headings of the truth that are not a paragraph of their own | headings |
 | furniture_lines | lines holding the running header or a bare page number | lines |
@@ -77,7 +77,10 @@ def truth_text(truth: dict) -> str:
 
 
 def score(text: str, truth: dict) -> Fidelity:
-    vocabulary = {w.casefold() for w in _WORD.findall(f"{truth['title']}\n{truth['running_header']}\n{truth_text(truth)}")}
+    vocabulary = {
+        w.casefold()
+        for w in _WORD.findall(f"{truth['title']}\n{truth['running_header']}\n{truth_text(truth)}")
+    }
     words = [w.casefold() for w in _WORD.findall(text)]
     sentences = [s for p in text.split("\n\n") for s in _SENTENCE_END.split(p) if s.strip()]
     lines = [ln.strip() for ln in text.split("\n") if ln.strip()]
@@ -216,7 +219,10 @@ def markdown(results: dict) -> str:
             f"| {p['mean']:.3f} [{p['ci95'][0]:.3f}, {p['ci95'][1]:.3f}] | {row['drop_points']:+.2f} |"
         )
     lines += ["", "## Real reports (chunks as ingest stores them)", ""]
-    lines += ["| file | chunks | with a running header/footer | mostly dot leaders | symbol glyphs |", "|---|---|---|---|---|"]
+    lines += [
+        "| file | chunks | with a running header/footer | mostly dot leaders | symbol glyphs |",
+        "|---|---|---|---|---|",
+    ]
     for name, row in results["reports"].items():
         lines.append(
             f"| {name} | {row['chunks']} | {row['with_header_or_footer']} | {row['mostly_dot_leaders']} "

@@ -131,7 +131,9 @@ def _load_text(path: Path, data: bytes) -> LoadedFile:
     text, warnings = decode_text(data)
     if path.suffix.lower() == ".md":
         headings = [h for h in markdown_headings(text) if h.level <= _SECTION_LEVELS]
-        return LoadedFile(pages=[text], title=_first_line_title(text, path), warnings=warnings, headings=headings)
+        return LoadedFile(
+            pages=[text], title=_first_line_title(text, path), warnings=warnings, headings=headings
+        )
     return LoadedFile(pages=[text], title=path.stem, warnings=warnings)
 
 
@@ -156,7 +158,9 @@ def _load_html(path: Path, data: bytes) -> LoadedFile:
                 headings.append(Heading(level, text))
             blocks.append(text)
         elif element.tag == "list":
-            blocks.extend(BULLET + " ".join("".join(item.itertext()).split()) for item in element.iter("item"))
+            blocks.extend(
+                BULLET + " ".join("".join(item.itertext()).split()) for item in element.iter("item")
+            )
         elif element.tag == "table":
             rows = [
                 _unique([" ".join("".join(cell.itertext()).split()) for cell in row.iter("cell")])
@@ -167,7 +171,9 @@ def _load_html(path: Path, data: bytes) -> LoadedFile:
             blocks.append(text)
     meta = trafilatura.extract_metadata(data)
     title = (meta.title if meta and meta.title else "") or path.stem
-    return LoadedFile(pages=["\n\n".join(b for b in blocks if b)], title=title[:_MAX_TITLE], headings=headings)
+    return LoadedFile(
+        pages=["\n\n".join(b for b in blocks if b)], title=title[:_MAX_TITLE], headings=headings
+    )
 
 
 def _load_pdf(path: Path, data: bytes) -> LoadedFile:
@@ -198,7 +204,9 @@ def _load_docx(path: Path, data: bytes) -> LoadedFile:
         title = (document.core_properties.title or "").strip()
         for block in document.iter_inner_content():
             if isinstance(block, Table):
-                blocks.extend(table_rows([_unique([c.text.strip() for c in row.cells]) for row in block.rows]))
+                blocks.extend(
+                    table_rows([_unique([c.text.strip() for c in row.cells]) for row in block.rows])
+                )
                 continue
             text = " ".join(block.text.split())
             style = block.style.name if block.style is not None else ""
@@ -210,13 +218,15 @@ def _load_docx(path: Path, data: bytes) -> LoadedFile:
                 level = int(style[7:])
                 if level <= _SECTION_LEVELS:
                     headings.append(Heading(level, text))
-            elif style.startswith("List") or block._p.pPr is not None and block._p.pPr.numPr is not None:
+            elif style.startswith("List") or (block._p.pPr is not None and block._p.pPr.numPr is not None):
                 text = BULLET + text
             blocks.append(text)
     except Exception as exc:  # python-docx raises zipfile/KeyError/XML errors for broken files
         raise LoadError(f"unreadable DOCX ({type(exc).__name__}: {exc})") from exc
     text = "\n\n".join(blocks)
-    return LoadedFile(pages=[text], title=title[:_MAX_TITLE] or _first_line_title(text, path), headings=headings)
+    return LoadedFile(
+        pages=[text], title=title[:_MAX_TITLE] or _first_line_title(text, path), headings=headings
+    )
 
 
 def load_file(path: Path, data: bytes) -> LoadedFile:

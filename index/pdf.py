@@ -3,14 +3,18 @@
 pypdfium2 (Apache-2.0/BSD, PDFium) gives each page's characters in reading order with their
 boxes, font size and weight, and the page labels. The post-pass below is ours:
 
-| step | rule |
-|---|---|
-| running headers / footers | a line in the top or bottom 8 % of its page whose digit-blind text recurs on >= 40 % of pages (3 pages at least), or a bare page number there, is dropped |
-| table-of-contents leaders | a line of dot leaders ending in a page number is dropped |
-| bullets | a private-use or bullet glyph starting a line becomes "•" |
-| headings | a line set larger than the body text, or wholly bold and short, or numbered ("2.3.4 Title") and short, is a paragraph of its own and a section heading |
-| paragraphs | a line joins the one before unless a gap, an indent, a bullet or a heading starts a new paragraph, or the line before ended short (its next word would have fitted) |
-| hyphens | a line-end hyphen is joined away only when the joined word occurs elsewhere in the document or in the word list, and kept where the document writes the hyphenated form |
+- running headers and footers: a line in the top or bottom 8 % of its page whose digit-blind
+  text recurs on >= 40 % of pages (3 at least), or a bare page number there, is dropped;
+- table-of-contents leaders: a line of dot leaders ending in a page number is dropped;
+- bullets: a private-use (symbol font) or bullet glyph becomes "•";
+- headings: a line set larger than the body, or wholly bold and short, or numbered ("2.3.4
+  Title") and short, is a paragraph of its own and a section heading;
+- paragraphs: a line joins the one before unless a gap, an indent, a bullet or a heading starts
+  a new one, or the line before ended short (the next line's first word would have fitted);
+  a paragraph runs on over a page break when the next page starts in lower case;
+- hyphens: a line-end hyphen is joined away only when the joined word occurs elsewhere in the
+  document or in the word list (wordfreq), and kept where the document writes the hyphenated
+  form, before a capital, or between two common words that are rare as one.
 
 Nothing else is rewritten, so a quote of the output is a quote of the document. Paragraphs are
 separated by a blank line; a page's text never holds a single line break.
@@ -18,6 +22,7 @@ separated by a blank line; a page's text never holds a single line break.
 
 from __future__ import annotations
 
+import itertools
 import re
 import statistics
 from collections import Counter
@@ -191,7 +196,7 @@ def _is_heading(line: Line, body: float, column_width: float) -> bool:
         return True
     # Footnotes are numbered and short too, but set smaller than the body.
     short = line.x1 - line.x0 < column_width * 0.75 and line.size >= body * 0.95
-    return short and (line.bold or bool(_NUMBERED.match(text)) and len(text) < 80)
+    return short and (line.bold or (bool(_NUMBERED.match(text)) and len(text) < 80))
 
 
 def _levels(found: list[tuple[str, float]]) -> list[Heading]:
@@ -241,7 +246,9 @@ def read_pdf(data: bytes) -> PdfText:
     return _assemble(raw_pages, labels, title)
 
 
-def _assemble(raw_pages: list[tuple[list[Line], tuple[float, float]]], labels: list[str], title: str | None) -> PdfText:
+def _assemble(
+    raw_pages: list[tuple[list[Line], tuple[float, float]]], labels: list[str], title: str | None
+) -> PdfText:
     if not any(lines for lines, _ in raw_pages):
         raise PdfError("no text layer (a scanned PDF?); OCR is not available")
     by_height = [(lines, size[1]) for lines, size in raw_pages]
@@ -300,7 +307,7 @@ def _paragraphs(
         return []
     right = _columns(lines, width)
     left = {c: min(ln.x0 for ln in lines if _column(ln, width) == c) for c in right}
-    steps = [b.bottom - a.bottom for a, b in zip(lines, lines[1:], strict=False) if 0 < b.bottom - a.bottom < 4 * body]
+    steps = [b.bottom - a.bottom for a, b in itertools.pairwise(lines) if 0 < b.bottom - a.bottom < 4 * body]
     step = statistics.median(steps) if steps else body * 1.2
     paragraphs: list[tuple[list[str], bool, float]] = []
     previous: Line | None = None
@@ -308,7 +315,12 @@ def _paragraphs(
         column = _column(ln, width)
         column_width = right[column] - left[column]
         heading = _is_heading(ln, body, column_width)
-        if previous is None or heading or paragraphs[-1][1] or _starts_paragraph(previous, ln, width, right, step):
+        if (
+            previous is None
+            or heading
+            or paragraphs[-1][1]
+            or _starts_paragraph(previous, ln, width, right, step)
+        ):
             if paragraphs and paragraphs[-1][1] and heading and _continues_heading(previous, ln, step):
                 paragraphs[-1][0].append(ln.text)
             else:
@@ -320,7 +332,11 @@ def _paragraphs(
 
 
 def _continues_heading(previous: Line | None, line: Line, step: float) -> bool:
-    return previous is not None and previous.size == line.size and 0 < line.bottom - previous.bottom <= step * _GAP
+    return (
+        previous is not None
+        and previous.size == line.size
+        and 0 < line.bottom - previous.bottom <= step * _GAP
+    )
 
 
 def _starts_paragraph(previous: Line, line: Line, width: float, right: dict[int, float], step: float) -> bool:
@@ -330,7 +346,12 @@ def _starts_paragraph(previous: Line, line: Line, width: float, right: dict[int,
     advance = line.bottom - previous.bottom
     if same_column and advance > step * _GAP:
         return True
-    if same_column and advance > 0 and line.x0 > previous.x0 + line.size * 0.8 and not previous.text.startswith("• "):
+    if (
+        same_column
+        and advance > 0
+        and line.x0 > previous.x0 + line.size * 0.8
+        and not previous.text.startswith("• ")
+    ):
         return True  # a first-line indent
     # The line before ended short: the first word of this one would have fitted after it.
     room = right[_column(previous, width)] - previous.x1

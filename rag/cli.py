@@ -81,6 +81,7 @@ def cmd_retrieve(args: argparse.Namespace) -> int:
             if value is not None
         )
         where = f"chunk {c.chunk_index + 1}/{c.n_chunks}  chars {c.char_start}-{c.char_end}"
+        where += "".join(f"  {part}" for part in (c.citation()["pages"], c.section) if part)
         print(f"[{rank}] {hit.score:.3f} ({scores})  {c.doc_id}  {where}")
         print("    " + c.text.replace("\n", "\n    "))
     print(f"retrieved in {sum(timings.values()) * 1000:.0f} ms", file=sys.stderr)
@@ -293,7 +294,11 @@ def _pdf_eval(args: argparse.Namespace) -> int:
         "penalty_cases": len(text_cases),
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    out = Path(args.out) if args.out else settings.data_dir / "eval" / ("pdf-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S"))
+    out = (
+        Path(args.out)
+        if args.out
+        else settings.data_dir / "eval" / ("pdf-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S"))
+    )
     pdf_eval.write(results, out)
     print(pdf_eval.markdown(results))
     print(f"wrote {out / 'results.json'} and report.md")

@@ -25,14 +25,18 @@ class Source(BaseModel):
     bm25: float | None = None
     rerank: float | None = None
     cited: bool = False
-    page: int | None = Field(None, description="first page of the chunk (1-based); None for documents without pages")
+    page: int | None = Field(
+        None, description="first page of the chunk (1-based); None for documents without pages"
+    )
     page_end: int | None = Field(None, description="last page of the chunk")
-    page_label: str = Field("", description="the PDF's own label of `page` (\"iv\"), when it has labels")
+    page_label: str = Field("", description='the PDF\'s own label of `page` ("iv"), when it has labels')
     page_end_label: str = ""
     quote_page: int | None = Field(None, description="the page the quote starts on")
     quote_page_label: str = ""
-    pages: str = Field("", description='the chunk\'s pages as a citation shows them: "p. 4", "pp. 4–5"; "" without pages')
-    section: str = Field("", description="heading path at the chunk's start: \"3 Method › 3.2 Masking\"")
+    pages: str = Field(
+        "", description='the chunk\'s pages as a citation shows them: "p. 4", "pp. 4–5"; "" without pages'
+    )
+    section: str = Field("", description='heading path at the chunk\'s start: "3 Method › 3.2 Masking"')
 
     def locator(self) -> str:
         """Where the passage sits, as a citation shows it: "pp. 4–5 · 3 Method › 3.2 Masking"."""

@@ -229,3 +229,66 @@ def test_docx_text_and_title(tmp_path: Path) -> None:
 def test_corrupt_docx_is_rejected(tmp_path: Path, data: bytes) -> None:
     with pytest.raises(LoadError, match=r"^unreadable DOCX"):
         load(write(tmp_path, "broken.docx", data))
+
+
+# --- structure: headings, lists, tables -----------------------------------------------------------
+
+
+def test_docx_headings_lists_and_tables_keep_their_structure(tmp_path: Path) -> None:
+    document = docx.Document()
+    document.add_heading("Fleet Review", level=0)  # the Title style
+    document.add_heading("1 Vessels", level=1)
+    document.add_paragraph("Two tugs joined the fleet this spring.")
+    document.add_heading("1.1 Tugs", level=2)
+    document.add_paragraph("Both tugs run on shore power at night.", style="List Bullet")
+    table = document.add_table(rows=3, cols=2)
+    for row, cells in zip(
+        table.rows, [("Vessel", "Built"), ("Orca", "2019"), ("Puffin", "2023")], strict=True
+    ):
+        row.cells[0].text, row.cells[1].text = cells
+    path = tmp_path / "fleet.docx"
+    document.save(str(path))
+
+    loaded = load(path)
+    assert loaded.title == "Fleet Review"
+    assert [(h.level, h.text) for h in loaded.headings] == [(1, "1 Vessels"), (2, "1.1 Tugs")]
+    assert loaded.text.split("\n\n") == [
+        "Fleet Review",
+        "1 Vessels",
+        "Two tugs joined the fleet this spring.",
+        "1.1 Tugs",
+        "• Both tugs run on shore power at night.",
+        "Vessel: Orca; Built: 2019",
+        "Vessel: Puffin; Built: 2023",
+    ]
+
+
+def test_html_headings_lists_and_tables_keep_their_structure(tmp_path: Path) -> None:
+    page = (
+        "<html><head><title>Refining</title></head><body><article>"
+        f"<h1>Refining</h1><p>{ARTICLE[0]}</p><h2>2 Capacity</h2><p>{ARTICLE[1]}</p>"
+        "<h3>2.1 By site</h3><ul><li>Site A runs at full load.</li><li>Site B is idle.</li></ul>"
+        "<table><tr><th>Site</th><th>Capacity</th></tr><tr><td>A</td><td>100 kb/d</td></tr></table>"
+        f"<h4>Notes</h4><p>{ARTICLE[2]}</p></article></body></html>"
+    )
+    loaded = load(write(tmp_path, "refining.html", page.encode()))
+    assert [(h.level, h.text) for h in loaded.headings] == [
+        (1, "Refining"),
+        (2, "2 Capacity"),
+        (3, "2.1 By site"),
+    ]
+    blocks = loaded.text.split("\n\n")
+    for block in (
+        "2 Capacity",
+        "• Site A runs at full load.",
+        "• Site B is idle.",
+        "Site: A; Capacity: 100 kb/d",
+    ):
+        assert block in blocks, block
+
+
+def test_markdown_headings_are_sections(tmp_path: Path) -> None:
+    loaded = load(
+        write(tmp_path, "notes.md", b"# Notes\n\nIntro.\n\n## Tides\n\nHigh at six.\n\n#### Deep\n\nx\n")
+    )
+    assert [(h.level, h.text) for h in loaded.headings] == [(1, "Notes"), (2, "Tides")]

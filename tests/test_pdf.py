@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from fpdf import FPDF
+from pdf_fixtures import HEADER, PROSE, report_pdf
 from pypdf import PdfWriter
 
 from eval import pdf_eval
@@ -14,38 +15,6 @@ from index.chunking import Chunker
 from index.clean import clean_pages
 from index.loaders import LoadError, load_file
 from index.pdf import PdfError, _Vocabulary, read_pdf
-
-HEADER = "Harbour Authority Annual Report 2024"
-PROSE = (
-    "The harbour handled more cargo this year than in any year since the new quay opened. "
-    "Most of the growth came from container traffic, which rose by a fifth, while bulk grain "
-    "fell slightly after a poor harvest inland. "
-)
-
-
-def report_pdf(pages: list[list[tuple[str, str]]], labels: str | None = None) -> bytes:
-    """A single-column report: a running header and a page number on every page, then blocks
-    of ("heading" | "para" | "bullet", text), set ragged right by fpdf2."""
-    pdf = FPDF(format="A4")
-    pdf.set_auto_page_break(False)
-    for number, blocks in enumerate(pages, 1):
-        pdf.add_page()
-        if labels and number == 1:
-            pdf.set_page_label(label_style=labels)
-        pdf.set_font("Helvetica", size=8)
-        pdf.text(20, 10, HEADER)
-        pdf.text(105, 290, str(number))
-        pdf.set_xy(20, 25)
-        for kind, text in blocks:
-            if kind == "heading":
-                pdf.set_font("Helvetica", style="B", size=14)
-                pdf.multi_cell(170, 8, text, new_x="LMARGIN", new_y="NEXT")
-            else:
-                pdf.set_font("Helvetica", size=11)
-                pdf.set_x(20)
-                pdf.multi_cell(170, 5.5, ("\x95 " if kind == "bullet" else "") + text, new_x="LMARGIN", new_y="NEXT")
-            pdf.ln(3)
-    return bytes(pdf.output())
 
 
 def stored(data: bytes, name: str = "report.pdf") -> tuple[str, list[int], object]:
@@ -76,14 +45,20 @@ def test_headings_are_paragraphs_of_their_own_with_levels():
 
 
 def test_bullet_glyphs_become_plain_list_markers():
-    text, _, _ = stored(report_pdf([[("para", PROSE), ("bullet", "Dredging finished in May."), ("bullet", "The ferry ran daily.")]]))
+    text, _, _ = stored(
+        report_pdf(
+            [[("para", PROSE), ("bullet", "Dredging finished in May."), ("bullet", "The ferry ran daily.")]]
+        )
+    )
     assert "• Dredging finished in May.\n\n• The ferry ran daily." in text
 
 
 def test_a_paragraph_running_over_a_page_break_is_one_paragraph_and_pages_are_mapped():
     first = PROSE + "The new cranes were delivered in"
     second = "and were working by March, two months ahead of plan."
-    text, starts, loaded = stored(report_pdf([[("para", first)], [("para", second)], [("para", PROSE)]], labels="r"))
+    text, starts, loaded = stored(
+        report_pdf([[("para", first)], [("para", second)], [("para", PROSE)]], labels="r")
+    )
     assert f"delivered in {second}" in text
     assert text[starts[1] :].startswith("and were working")
     assert loaded.labels == ["i", "ii", "iii"]
@@ -157,4 +132,53 @@ def test_a_real_report_has_no_running_header_leader_chunk_or_symbol_glyph():
         pdf_eval.FOLDER / "nist", lambda text: [c.text for c in chunker.split(text)], only="SP800-61rev2.pdf"
     )["SP800-61rev2.pdf"]
     assert report["furniture_patterns"] >= 1 and report["chunks"] > 100
-    assert report["with_header_or_footer"] == report["mostly_dot_leaders"] == report["with_symbol_glyphs"] == 0
+    assert (
+        report["with_header_or_footer"] == report["mostly_dot_leaders"] == report["with_symbol_glyphs"] == 0
+    )
+
+
+# --- through ingest -------------------------------------------------------------------------------
+
+
+def test_bad_pdfs_fail_one_by_one_with_a_clear_line_and_the_rest_is_ingested(make_ingestor, tmp_path: Path):
+    from conftest import store_rows
+
+    from rag import schema
+
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    last = "The third page closes the report with thanks to the crews."
+    good = report_pdf(
+        [[("heading", "1 Cargo"), ("para", PROSE * 3)], [("para", PROSE * 2)], [("para", last)]]
+    )
+    (folder / "good.pdf").write_bytes(good)
+    locked = PdfWriter(clone_from=io.BytesIO(good))
+    locked.encrypt("secret")
+    with open(folder / "encrypted.pdf", "wb") as handle:
+        locked.write(handle)
+    (folder / "truncated.pdf").write_bytes(good[: len(good) // 2])
+    scanned = FPDF()
+    scanned.add_page()
+    scanned.rect(20, 20, 100, 100, style="F")
+    (folder / "scanned.pdf").write_bytes(bytes(scanned.output()))
+    thick = FPDF()
+    thick.set_font("Helvetica", size=11)
+    for n in range(2000):
+        thick.add_page()
+        thick.text(20, 20, f"Page {n + 1} of the long appendix.")
+    (folder / "appendix.pdf").write_bytes(bytes(thick.output()))
+    size_mb = (folder / "appendix.pdf").stat().st_size / 1e6
+    ingestor = make_ingestor(max_file_bytes=int(size_mb * 1e6) - 1)
+
+    report = ingestor.ingest([folder])
+    results = {Path(f.path).name: f for f in report.files}
+    assert results["encrypted.pdf"].error == "encrypted PDF: it needs a password, which ingest does not have"
+    assert results["truncated.pdf"].error.startswith("unreadable PDF (")
+    assert results["scanned.pdf"].error == "no text layer (a scanned PDF?); OCR is not available"
+    assert results["appendix.pdf"].error.endswith("MB limit (RAG_MAX_FILE_MB)")
+    assert results["good.pdf"].status == "added"
+    rows = store_rows(ingestor.store)
+    assert rows and all(meta[schema.DOC_ID] == "reports/good.pdf" for _, _, meta in rows)
+    assert {meta[schema.PAGE] for _, _, meta in rows} >= {1}
+    assert max(meta[schema.PAGE_END] for _, _, meta in rows) == 3
+    assert all(meta.get(schema.SECTION) == "1 Cargo" for _, _, meta in rows)

@@ -45,7 +45,9 @@ def answer_markdown(answer: Answer) -> str:
         else:
             parts.append(f"⚠ _{md(sentence.text)}_ **(not supported by the documents)**")
     cited = [s for s in answer.sources if s.cited]
-    footer = "; ".join(f"[{s.n}] {md(_file_name(s))}" + (f", {md(s.pages)}" if s.pages else "") for s in cited)
+    footer = "; ".join(
+        f"[{s.n}] {md(_file_name(s))}" + (f", {md(s.pages)}" if s.pages else "") for s in cited
+    )
     return " ".join(parts) + (f"\n\nSources: {footer}" if footer else "")
 
 
