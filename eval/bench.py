@@ -7,6 +7,9 @@ Parts (all by default):
   LlamaIndex `VectorStoreIndex.from_documents` into Chroma with the same embedder (what a user
   would write), on a generated corpus of `ingest_chunks`; the time of a re-ingest of the
   unchanged corpus; the peak RSS of a `rag ingest` process.
+- `pdf`: a PDF_PAGES-page two-column PDF (the seed articles drawn by `eval/pdf_render.py`):
+  pages/s of the reader alone (PDFium and the layout post-pass), and of a whole `rag ingest`
+  of it with that process's peak RSS, beside the encode ceiling of the same chunks.
 - `retrieve`: per-stage p50/p95/p99 of our retriever in each mode at `chunks`, vs LlamaIndex's
   default retriever path (`VectorStoreIndex.from_vector_store(...).as_retriever()`) on the same
   store. MiniLM encodes ~50 chunks/s on 2 cores, so a store of 100,000 chunks is derived from a
@@ -45,11 +48,11 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from pydantic import PrivateAttr
 
 from eval.cases import read_cases
-from eval.corpus_gen import CASES, generate, seed_documents
+from eval.corpus_gen import CASES, generate, seed_documents, variant
 from eval.load import percentiles
 from eval.local_server import free_port, wait_until_up
 from index.chunking import Chunker
-from index.clean import clean_text
+from index.clean import clean_pages, clean_text
 from index.components import build_ingestor
 from index.loaders import load_file
 from rag import schema
@@ -58,7 +61,8 @@ from rag.retrieval import MODES, Retriever
 from rag.settings import Settings
 from rag.store import open_store
 
-PARTS = ("ingest", "retrieve", "serve", "answer", "extractive")
+PARTS = ("ingest", "pdf", "retrieve", "serve", "answer", "extractive")
+PDF_PAGES = 300
 BASE_CHUNKS = 10_000  # larger stores are derived from a base of this size
 ASK_REQUESTS = 40
 
@@ -97,7 +101,7 @@ def chunk_texts(paths: Sequence[Path], chunker: Chunker) -> list[str]:
     texts = []
     for path in paths:
         loaded = load_file(path, path.read_bytes())
-        texts += [c.text for c in chunker.split(clean_text(loaded.text).text)]
+        texts += [c.text for c in chunker.split(clean_pages(loaded.pages, loaded.joins).text)]
     return texts
 
 
@@ -227,6 +231,65 @@ def bench_ingest(settings: Settings, embedder: Embedder, config: BenchConfig) ->
         "reingest_chunks_embedded": again.chunks_embedded,
         "reingest_speedup": round(ingest_s / reingest_s, 1),
         "ingest_process_peak_rss_mb": rss,
+    }
+
+
+def long_pdf(folder: Path, pages: int = PDF_PAGES) -> Path:
+    """A PDF of exactly `pages` pages: copies of the seed articles (numbers shifted, so they are
+    distinct text), drawn two-column, justified and hyphenated, then cut to length."""
+    import io
+
+    from pypdf import PdfReader, PdfWriter
+
+    from eval.pdf_render import render
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"long-{pages}.pdf"
+    if path.exists():
+        return path
+    rng = random.Random(7)
+    text = "\n\n".join(variant(p, copy, rng) for copy in range(1 + pages // 80) for _, p in seed_documents())
+    drawn = folder / "drawn.pdf"
+    render(text, "Seed articles, several times", "rag bench · long PDF", drawn)
+    writer = PdfWriter()
+    for page in PdfReader(drawn).pages[:pages]:
+        writer.add_page(page)
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    path.write_bytes(buffer.getvalue())
+    drawn.unlink()
+    return path
+
+
+def bench_pdf(settings: Settings, embedder: Embedder, config: BenchConfig) -> dict:
+    from index.pdf import read_pdf
+
+    pdf = long_pdf(config.work / "pdf")
+    data = pdf.read_bytes()
+    started = time.perf_counter()
+    pages = len(read_pdf(data).pages)
+    read_s = time.perf_counter() - started
+    chunker = Chunker(settings.chunk_size, settings.chunk_overlap, fits=embedder.fits)
+    texts = chunk_texts([pdf], chunker)
+    embedder.model.get_text_embedding_batch(texts[:64])  # load and warm the model
+    started = time.perf_counter()
+    plain_encode(embedder, texts, settings.embed_batch_size)
+    encode_s = time.perf_counter() - started
+    data_dir = config.work / "pdf" / "data"
+    shutil.rmtree(data_dir, ignore_errors=True)
+    started = time.perf_counter()
+    rss = _peak_rss_of_ingest(settings, pdf, data_dir)
+    ingest_s = time.perf_counter() - started
+    return {
+        "pages": pages,
+        "megabytes": round(len(data) / 1e6, 2),
+        "chunks": len(texts),
+        "reader_pages_per_s": round(pages / read_s, 1),
+        "encode_ceiling_s": round(encode_s, 2),
+        "ingest_process_s": round(ingest_s, 2),
+        "ingest_pages_per_s": round(pages / ingest_s, 2),
+        "ingest_process_peak_rss_mb": rss,
+        "note": "the ingest process time includes starting Python and loading the model (a few s)",
     }
 
 
@@ -496,6 +559,9 @@ def run(settings: Settings, embedder: Embedder, config: BenchConfig) -> dict:
     if "ingest" in config.parts:
         config.say("ingest ...")
         results["ingest"] = bench_ingest(settings, embedder, config)
+    if "pdf" in config.parts:
+        config.say(f"pdf: a {PDF_PAGES}-page file ...")
+        results["pdf"] = bench_pdf(settings, embedder, config)
     if {"retrieve", "serve", "extractive"} & set(config.parts):
         store = base_store(settings, embedder, config)
         if config.chunks > BASE_CHUNKS:
@@ -543,6 +609,13 @@ def summary(results: dict) -> str:
             f"({ingest['encode_ceiling_chunks_per_s']}/s), "
             f"{ingest['ratio_ingest_to_llamaindex']}x LlamaIndex from_documents; re-ingest "
             f"{ingest['reingest_speedup']}x faster; peak RSS {ingest['ingest_process_peak_rss_mb']} MB"
+        )
+    if pdf := results.get("pdf"):
+        lines.append(
+            f"pdf {pdf['pages']} pages: reader {pdf['reader_pages_per_s']} pages/s; `rag ingest` "
+            f"{pdf['ingest_pages_per_s']} pages/s ({pdf['chunks']} chunks, encode ceiling "
+            f"{pdf['encode_ceiling_s']} s of its {pdf['ingest_process_s']} s); peak RSS "
+            f"{pdf['ingest_process_peak_rss_mb']} MB"
         )
     if retrieve := results.get("retrieve"):
         for mode in MODES:

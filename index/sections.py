@@ -32,6 +32,11 @@ class Sections:
         i = bisect.bisect_right(self.offsets, offset) - 1
         return self.paths[i] if i >= 0 else ""
 
+    def starts_within(self, start: int, end: int) -> list[tuple[int, str]]:
+        """(offset, path) of each section that begins inside `text[start:end]`, after its start."""
+        lo, hi = bisect.bisect_right(self.offsets, start), bisect.bisect_left(self.offsets, end)
+        return list(zip(self.offsets[lo:hi], self.paths[lo:hi], strict=True))
+
 
 def markdown_headings(text: str) -> list[Heading]:
     return [Heading(len(m.group(1)), m.group(2)) for m in _MARKDOWN.finditer(text)]

@@ -21,6 +21,7 @@ and a handful of store calls per batch, instead of several per file (each Chroma
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -284,6 +285,8 @@ class Ingestor:
             }
             if section := sections.path(chunk.start):
                 metadata[schema.SECTION] = section
+            if inner := sections.starts_within(chunk.start, chunk.end):
+                metadata[schema.SECTION_BREAKS] = json.dumps(inner)
             hidden = [k for k in metadata if k != schema.TITLE]
             nodes.append(
                 TextNode(

@@ -278,7 +278,7 @@ class Answerer:
             quote_start=c.char_start + offset, quote_end=c.char_start + offset + len(text),
             score=hit.score, dense=hit.dense, bm25=hit.bm25, rerank=hit.rerank, cited=cited,
             quote_page=quoted.number if quoted else None, quote_page_label=quoted.label if quoted else "",
-            **c.citation(),
+            **c.citation() | {"section": c.section_at(c.char_start + offset)},
         )  # fmt: skip
 
     def _refused(self, base: dict, hits: list[Hit], why: str, timings: dict, started: float,

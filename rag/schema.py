@@ -29,6 +29,7 @@ PAGE_END = "page_end"
 PAGE_BREAKS = "page_breaks"  # JSON list: offsets in the cleaned text where pages page+1..page_end start
 PAGE_LABELS = "page_labels"  # JSON list: the PDF's labels of pages page..page_end ("iv"), when it has any
 SECTION = "section"  # heading path at the chunk's start, "3 Method › 3.2 Dynamic masking"
+SECTION_BREAKS = "section_breaks"  # JSON list of [offset, path]: sections that begin inside the chunk
 
 
 class EmbedderMismatch(RuntimeError):
@@ -90,6 +91,15 @@ class StoredChunk:
     page_breaks: tuple[int, ...] = ()
     page_labels: tuple[str, ...] = ()
     section: str = ""
+    section_breaks: tuple[tuple[int, str], ...] = ()
+
+    def section_at(self, offset: int) -> str:
+        """The heading path in effect at `offset` of the cleaned document text."""
+        path = self.section
+        for start, inner in self.section_breaks:
+            if start <= offset:
+                path = inner
+        return path
 
     def page_at(self, offset: int) -> PageRef | None:
         """The page holding `offset` of the cleaned document text, if the document has pages."""
@@ -139,4 +149,5 @@ class StoredChunk:
             page_breaks=tuple(json.loads(meta.get(PAGE_BREAKS) or "[]")),
             page_labels=tuple(json.loads(meta.get(PAGE_LABELS) or "[]")),
             section=meta.get(SECTION, ""),
+            section_breaks=tuple((int(o), p) for o, p in json.loads(meta.get(SECTION_BREAKS) or "[]")),
         )

@@ -36,7 +36,7 @@ class Source(BaseModel):
     pages: str = Field(
         "", description='the chunk\'s pages as a citation shows them: "p. 4", "pp. 4–5"; "" without pages'
     )
-    section: str = Field("", description='heading path at the chunk\'s start: "3 Method › 3.2 Masking"')
+    section: str = Field("", description='heading path where the quote sits: "3 Method › 3.2 Masking"')
 
     def locator(self) -> str:
         """Where the passage sits, as a citation shows it: "pp. 4–5 · 3 Method › 3.2 Masking"."""

@@ -37,3 +37,17 @@ def report_pdf(pages: list[list[tuple[str, str]]], labels: str | None = None) ->
                 )
             pdf.ln(3)
     return bytes(pdf.output())
+
+
+TURBINE_FACT = "The Zorblax turbine at Lake Quimby produces 42 megawatts of tidal power."
+
+
+def turbine_report() -> bytes:
+    """Three pages; the turbine fact is on page 2, in section "2 Turbines"."""
+    return report_pdf(
+        [
+            [("heading", "1 Harbour"), ("para", "Page one: " + PROSE * 4)],
+            [("heading", "2 Turbines"), ("para", f"{TURBINE_FACT} " + "Page two: " + PROSE * 3)],
+            [("heading", "3 Outlook"), ("para", "Page three: " + PROSE * 4)],
+        ]
+    )

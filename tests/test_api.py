@@ -429,3 +429,21 @@ def test_a_failed_replacement_keeps_the_previous_upload_and_a_locked_one_leaves_
         locked = client.post("/v1/documents", files=[("files", ("new.txt", good, "text/plain"))])
     assert locked.status_code == 409 and locked.headers["Retry-After"] == "5"
     assert sorted(p.name for p in uploads.iterdir()) == ["harbour.txt"], "no stray or hidden files"
+
+
+def test_pdf_pages_and_sections_ride_in_retrieve_ask_and_the_openai_field(client: TestClient):
+    from pdf_fixtures import turbine_report
+
+    files = [("files", ("harbour.pdf", turbine_report(), "application/pdf"))]
+    assert client.post("/v1/documents", files=files).json()["results"][0]["status"] == "added"
+    question = "How much power does the Zorblax turbine produce?"
+    chunks = client.post("/v1/retrieve", json={"query": question, "mode": "bm25", "top_k": 1}).json()["chunks"]
+    (chunk,) = chunks
+    assert chunk["doc_id"] == "uploads/harbour.pdf" and 1 <= chunk["page"] <= 2 == chunk["page_end"]
+    assert chunk["pages"] == ("pp. 1–2" if chunk["page"] == 1 else "p. 2")
+    answer = client.post("/v1/ask", json={"question": question}).json()
+    (source,) = [s for s in answer["sources"] if s["cited"] and s["doc_id"] == "uploads/harbour.pdf"]
+    assert source["quote_page"] == 2 and source["section"] == "2 Turbines" and source["pages"]
+    messages = [{"role": "user", "content": question}]
+    body = client.post("/v1/chat/completions", json={"model": "x", "messages": messages}).json()
+    assert any(s["quote_page"] == 2 for s in body["rag"]["sources"] if s["cited"])

@@ -163,3 +163,20 @@ def test_eval_exports_thumbs_down_answers_as_draft_cases(tmp_path: Path, hash_en
     (case,) = read_cases(out)
     assert (case.question, case.history[0].question) == ("Who runs the mill?", "Is there a mill?")
     assert "needs-review" in case.tags
+
+
+def test_ask_and_retrieve_name_the_pages_of_a_pdf_citation(tmp_path: Path, hash_env: dict):
+    from pdf_fixtures import turbine_report
+
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    (folder / "harbour.pdf").write_bytes(turbine_report())
+    assert _run("ingest", str(folder), env=hash_env).returncode == 0
+    env = {**hash_env, "RAG_ANSWERABILITY_THRESHOLD": "0.05", "RAG_LLM": "extractive"}
+    out = _run("ask", "How much power does the Zorblax turbine produce?", env=env)
+    assert out.returncode == 0, out.stderr
+    cited = [line for line in out.stdout.split("sources:")[1].splitlines() if "reports/harbour.pdf" in line]
+    assert cited and all(" p. " in line or " pp. " in line for line in cited)
+    assert any("2 Turbines" in line for line in cited)
+    listed = _run("retrieve", "Zorblax turbine", "-k", "1", env=hash_env)
+    assert "reports/harbour.pdf" in listed.stdout and ("p. 2" in listed.stdout or "pp. 1–2" in listed.stdout)

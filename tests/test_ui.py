@@ -368,3 +368,18 @@ def test_the_ui_mounts_offline_and_serves_its_page(make):
     assert {"Conversation", "Retrieval mode", "Files to upload", "Ingested documents"} <= labels
     shown = " ".join(str(c.get("props", {}).get("value")) for c in config["components"])
     assert "`extractive` · `extractive`" in shown, "the answer backend and model are shown"
+
+
+def test_a_pdf_citation_shows_its_page_and_section(make):
+    from pdf_fixtures import TURBINE_FACT, turbine_report
+
+    components = make()
+    handlers.upload(components, [("harbour.pdf", turbine_report())], lambda *_: None)
+    view = ask(components, "How much power does the Zorblax turbine produce?")[-1]
+    answer = view.exchanges[0].answer
+    (source,) = [s for s in answer.sources if s.cited and s.doc_id == "uploads/harbour.pdf"]
+    assert source.quote in TURBINE_FACT and source.quote_page == 2
+    assert source.section.endswith("2 Turbines")
+    assert f"harbour.pdf, {source.pages}" in last_message(view)
+    card = render.sources_html(answer)
+    assert f"({'p. 2'})" in card and html.escape(source.locator()) in card

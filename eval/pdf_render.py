@@ -1,6 +1,6 @@
 """Render text articles as two-column, justified, hyphenated PDFs whose true text is known.
 
-    python bench/pdf_render.py eval/cases/squad2-dev/docs eval/pdfs/squad
+    python -m eval.pdf_render eval/cases/squad2-dev/docs eval/pdfs/squad
 
 Each article becomes `<name>.pdf` laid out as a journal page: the title across both columns,
 numbered section headings, paragraphs with first-line indents, words broken across lines
@@ -8,7 +8,8 @@ with a hyphen, a running header and a page number on every page. Beside it `<nam
 holds the truth the PDF evaluation scores against: the title, the headings and paragraphs in
 order (as drawn: characters the font lacks become "?"), and the running header.
 
-fpdf2 (LGPL-3.0, a dev dependency) draws the pages; the committed PDFs need nothing to read.
+fpdf2 (LGPL-3.0, a dev dependency, imported only here) draws the pages; reading the committed
+PDFs needs nothing of it. `rag bench` draws its long PDF the same way.
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-
-from fpdf import FPDF
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")  # Debian's fonts-dejavu-core
 PAGE_W, PAGE_H = 215.9, 279.4  # US Letter, mm
@@ -35,7 +34,7 @@ def _section_title(number: int, paragraph: str) -> str:
 
 
 class _Layout:
-    def __init__(self, pdf: FPDF, header: str) -> None:
+    def __init__(self, pdf, header: str) -> None:
         self.pdf, self.header = pdf, header
         self.column, self.y, self.page = 0, 0.0, 0
         self.top = MARGIN + 8
@@ -135,6 +134,8 @@ def _hyphenate(word: str, room: float, measure) -> tuple[str, str]:
 
 
 def render(text: str, title: str, header: str, out: Path) -> dict:
+    from fpdf import FPDF
+
     pdf = FPDF(unit="mm", format="Letter")
     pdf.set_auto_page_break(False)
     pdf.set_title(title)
