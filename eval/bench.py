@@ -275,21 +275,23 @@ def bench_pdf(settings: Settings, embedder: Embedder, config: BenchConfig) -> di
     started = time.perf_counter()
     plain_encode(embedder, texts, settings.embed_batch_size)
     encode_s = time.perf_counter() - started
-    data_dir = config.work / "pdf" / "data"
-    shutil.rmtree(data_dir, ignore_errors=True)
+    local = settings.model_copy(update={"data_dir": config.work / "pdf" / "data", "collection": "bench_pdf"})
+    shutil.rmtree(local.data_dir, ignore_errors=True)
+    ingestor = build_ingestor(local, open_store(local), embedder)
     started = time.perf_counter()
-    rss = _peak_rss_of_ingest(settings, pdf, data_dir)
+    report = ingestor.ingest([pdf])
     ingest_s = time.perf_counter() - started
+    rss = _peak_rss_of_ingest(settings, pdf, config.work / "pdf" / "rss-data")
     return {
         "pages": pages,
         "megabytes": round(len(data) / 1e6, 2),
-        "chunks": len(texts),
+        "chunks": report.chunks_embedded,
         "reader_pages_per_s": round(pages / read_s, 1),
         "encode_ceiling_s": round(encode_s, 2),
-        "ingest_process_s": round(ingest_s, 2),
+        "ingest_s": round(ingest_s, 2),
         "ingest_pages_per_s": round(pages / ingest_s, 2),
+        "ratio_ingest_to_ceiling": round(encode_s / ingest_s, 3),
         "ingest_process_peak_rss_mb": rss,
-        "note": "the ingest process time includes starting Python and loading the model (a few s)",
     }
 
 
@@ -309,7 +311,12 @@ def plain_encode(embedder: Embedder, texts: list[str], batch_size: int) -> None:
 
 
 def _peak_rss_of_ingest(settings: Settings, corpus: Path, data_dir: Path) -> float:
-    """Peak RSS of a real `rag ingest` process on the corpus (from the kernel's rusage)."""
+    """Peak RSS of a real `rag ingest` process on the corpus (from the kernel's rusage). The
+    exported embedding model is shared, so the process measures ingest, not the one-off export."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    models = settings.data_dir / "models"
+    if models.is_dir() and not (data_dir / "models").exists():
+        (data_dir / "models").symlink_to(models.resolve())
     env = {**os.environ, "RAG_DATA_DIR": str(data_dir), "RAG_EMBEDDER": settings.embedder}
     proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "ingest", str(corpus)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
@@ -612,9 +619,9 @@ def summary(results: dict) -> str:
         )
     if pdf := results.get("pdf"):
         lines.append(
-            f"pdf {pdf['pages']} pages: reader {pdf['reader_pages_per_s']} pages/s; `rag ingest` "
-            f"{pdf['ingest_pages_per_s']} pages/s ({pdf['chunks']} chunks, encode ceiling "
-            f"{pdf['encode_ceiling_s']} s of its {pdf['ingest_process_s']} s); peak RSS "
+            f"pdf {pdf['pages']} pages: reader {pdf['reader_pages_per_s']} pages/s; ingest "
+            f"{pdf['ingest_pages_per_s']} pages/s ({pdf['chunks']} chunks in {pdf['ingest_s']} s = "
+            f"{pdf['ratio_ingest_to_ceiling']}x the encode ceiling); `rag ingest` peak RSS "
             f"{pdf['ingest_process_peak_rss_mb']} MB"
         )
     if retrieve := results.get("retrieve"):

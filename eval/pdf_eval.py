@@ -139,20 +139,78 @@ def fidelity(folder: Path, readers: dict[str, Callable[[Path], str]] = READERS) 
     return results
 
 
-def penalty_cases(cases: list[Case], folder: Path) -> tuple[list[Case], list[Case]]:
-    """The same questions twice: gold in the text article, and gold in its PDF. A question whose
-    answer the PDF does not draw (a character its font lacks) is left out of both."""
+def _as_docx(truth: dict) -> bytes:
+    import io
+
+    import docx
+
+    document = docx.Document()
+    document.add_heading(truth["title"], level=0)
+    for block in truth["blocks"]:
+        if block["kind"] == "heading":
+            document.add_heading(block["text"], level=1)
+        else:
+            document.add_paragraph(block["text"])
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return buffer.getvalue()
+
+
+def _as_html(truth: dict) -> bytes:
+    from html import escape
+
+    body = "".join(
+        f"<h2>{escape(b['text'])}</h2>" if b["kind"] == "heading" else f"<p>{escape(b['text'])}</p>"
+        for b in truth["blocks"]
+    )
+    page = f"<html><head><title>{escape(truth['title'])}</title></head><body><nav>Home</nav>"
+    return (page + f"<article><h1>{escape(truth['title'])}</h1>{body}</article></body></html>").encode()
+
+
+def other_formats(folder: Path) -> dict[str, dict]:
+    """The same truth written as DOCX (heading styles) and HTML (h1/h2), read back by the
+    product's loaders and scored like the PDFs, with the share of headings found as sections."""
+    from index.clean import clean_pages
+    from index.loaders import load_file
+
+    results = {}
+    for suffix, write in ((".docx", _as_docx), (".html", _as_html)):
+        total, headings, found = Fidelity(), 0, 0
+        for path, truth in truth_files(folder):
+            loaded = load_file(path.with_suffix(suffix), write(truth))
+            total.add(score(clean_pages(loaded.pages, loaded.joins).text, truth))
+            wanted = [b["text"] for b in truth["blocks"] if b["kind"] == "heading"]
+            headings += len(wanted)
+            found += len(set(wanted) & {h.text for h in loaded.headings})
+        results[suffix.lstrip(".")] = {**total.shares(), "headings_as_sections": round(found / headings, 4)}
+    return results
+
+
+def write_markdown(folder: Path, out: Path) -> Path:
+    """The truth of each PDF as Markdown (title, `##` headings, paragraphs): the same article in
+    the third format the penalty compares."""
+    out.mkdir(parents=True, exist_ok=True)
+    for path, truth in truth_files(folder):
+        blocks = [f"## {b['text']}" if b["kind"] == "heading" else b["text"] for b in truth["blocks"]]
+        (out / f"{path.stem}.md").write_text("\n\n".join([f"# {truth['title']}", *blocks]) + "\n")
+    return out
+
+
+def penalty_cases(cases: list[Case], folder: Path, suffixes: tuple[str, ...]) -> dict[str, list[Case]]:
+    """The same questions once per format, each with its gold document in that format. A question
+    whose answer the PDF does not draw (a character its font lacks) is left out of all."""
     drawn = {path.stem: truth_text(truth) for path, truth in truth_files(folder)}
-    text_cases, pdf_cases = [], []
-    for case in cases:
-        stem = Path(case.gold_doc or "").stem
-        if not case.has_retrieval_gold or stem not in drawn:
-            continue
-        if not all(q in drawn[stem] for q in case.gold_quotes):
-            continue
-        text_cases.append(case)
-        pdf_cases.append(case.model_copy(update={"gold_doc": f"{stem}.pdf"}))
-    return text_cases, pdf_cases
+    kept = [
+        case
+        for case in cases
+        if case.has_retrieval_gold
+        and Path(case.gold_doc or "").stem in drawn
+        and all(q in drawn[Path(case.gold_doc or "").stem] for q in case.gold_quotes)
+    ]
+    return {
+        suffix: [c.model_copy(update={"gold_doc": Path(c.gold_doc or "").stem + suffix}) for c in kept]
+        for suffix in suffixes
+    }
 
 
 def _pypdf_furniture(path: Path) -> set[str]:
@@ -192,12 +250,16 @@ def _stat(results: dict, metric: str) -> dict:
     return {"mean": block[metric], "ci95": [low, high], "n": block["n"][metric]}
 
 
-def penalty(text_results: dict, pdf_results: dict) -> dict:
-    """hit@1 and hit@5 over text and PDF, and the drop in points (text minus PDF)."""
+def penalty(runs: dict[str, dict]) -> dict:
+    """hit@1, hit@5 and MRR per format ("text", "pdf", "markdown"), and the drop in points of
+    each format from plain text."""
     out = {}
     for metric in ("hit@1", "hit@5", "mrr"):
-        text, pdf = _stat(text_results, metric), _stat(pdf_results, metric)
-        out[metric] = {"text": text, "pdf": pdf, "drop_points": round(100 * (text["mean"] - pdf["mean"]), 2)}
+        row = {name: _stat(results, metric) for name, results in runs.items()}
+        row["drop_points"] = {
+            name: round(100 * (row["text"]["mean"] - row[name]["mean"]), 2) for name in runs if name != "text"
+        }
+        out[metric] = row
     return out
 
 
@@ -209,15 +271,30 @@ def markdown(results: dict) -> str:
     for measure in ("broken_words", "hard_breaks", "glued_headings", "furniture_lines"):
         cells = [f"{100 * results['fidelity'][r][measure]:.3f} %" for r in readers]
         lines.append(f"| {measure} | " + " | ".join(cells) + " |")
-    lines += ["", "## PDF penalty (SQuAD retrieval, hybrid)", ""]
-    lines += [f"{results['meta']['penalty_cases']} questions, the same articles as text and as PDF.", ""]
-    lines += ["| metric | text | PDF | drop (points) |", "|---|---|---|---|"]
-    for metric, row in results["penalty"].items():
-        t, p = row["text"], row["pdf"]
+    lines += ["", "The same articles written as DOCX and HTML and read by the product's loaders:", ""]
+    lines += [
+        "| format | broken words | hard breaks | glued headings | headings as sections |",
+        "|---|---|---|---|---|",
+    ]
+    for fmt, row in results["other_formats"].items():
         lines.append(
-            f"| {metric} | {t['mean']:.3f} [{t['ci95'][0]:.3f}, {t['ci95'][1]:.3f}] "
-            f"| {p['mean']:.3f} [{p['ci95'][0]:.3f}, {p['ci95'][1]:.3f}] | {row['drop_points']:+.2f} |"
+            f"| {fmt} | {100 * row['broken_words']:.3f} % | {100 * row['hard_breaks']:.3f} % "
+            f"| {100 * row['glued_headings']:.3f} % | {100 * row['headings_as_sections']:.1f} % |"
         )
+    lines += ["", "## PDF penalty (SQuAD retrieval, hybrid)", ""]
+    n = results["meta"]["penalty_cases"]
+    lines += [f"{n} questions, the same articles as text, as PDF and as Markdown, in one run.", ""]
+    lines += [
+        "| metric | text | PDF | Markdown | drop from text (PDF, Markdown; points) |",
+        "|---|---|---|---|---|",
+    ]
+    for metric, row in results["penalty"].items():
+        cells = [
+            f"{row[f]['mean']:.3f} [{row[f]['ci95'][0]:.3f}, {row[f]['ci95'][1]:.3f}]"
+            for f in ("text", "pdf", "markdown")
+        ]
+        drops = ", ".join(f"{row['drop_points'][f]:+.2f}" for f in ("pdf", "markdown"))
+        lines.append(f"| {metric} | " + " | ".join(cells) + f" | {drops} |")
     lines += ["", "## Real reports (chunks as ingest stores them)", ""]
     lines += [
         "| file | chunks | with a running header/footer | mostly dot leaders | symbol glyphs |",

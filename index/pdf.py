@@ -4,7 +4,8 @@ pypdfium2 (Apache-2.0/BSD, PDFium) gives each page's characters in reading order
 boxes, font size and weight, and the page labels. The post-pass below is ours:
 
 - running headers and footers: a line in the top or bottom 8 % of its page whose digit-blind
-  text recurs on >= 40 % of pages (3 at least), or a bare page number there, is dropped;
+  text recurs on >= 40 % of pages (3 at least), or a bare page number there, or one that
+  starts or ends with the page's printed number (when most pages print one), is dropped;
 - table-of-contents leaders: a line of dot leaders ending in a page number is dropped;
 - bullets: a private-use (symbol font) or bullet glyph becomes "•";
 - headings: a line set larger than the body, or wholly bold and short, or numbered ("2.3.4
@@ -38,6 +39,7 @@ _HEADING_SIZE = 1.12  # a line this much larger than the body text is a heading
 _MAX_HEADING_CHARS = 120
 _COMMON = 3.0  # wordfreq's Zipf scale: 3 is about once per million words
 
+_EDGE_NUMBER = re.compile(r"^(\d{1,4})\b|\b(\d{1,4})$")  # a number opening or closing an edge line
 _PAGE_NUMBER = re.compile(r"^(page\s+)?([0-9]+|[ivxlcdm]+)(\s+(of|/)\s+[0-9]+)?$", re.I)
 _LEADER = re.compile(r"(\.\s?){4,}\s*[\w.\-–]{0,10}$")  # "Executive Summary ..... ES-1"
 _NUMBER = re.compile(r"^(\d+(?:\.\d+)*)\.?\s")
@@ -45,7 +47,8 @@ _NUMBERED = re.compile(r"^((\d+\.)*\d+\.?|[A-Z]\.(\d+\.?)*|appendix [A-Z]\.?)\s+
 _PRIVATE_USE = re.compile("[\ue000-\uf8ff]")  # symbol-font glyphs: bullets, check marks
 _BULLETS = "•▪◦●○■□◆◇▸►‣⁃∙·"
 _WORD = re.compile(r"[^\W\d_]+(?:[-'’][^\W\d_]+)*")
-_TRAILING = re.compile(r"([^\W\d_]+)[-\u00ad\x02\ufffe]$")
+_HYPHENS = "-\u00ad\x02\ufffe"  # a hyphen, a soft hyphen, and PDFium's marks for a line-end hyphen
+_TRAILING = re.compile(rf"([^\W\d_]+)[{_HYPHENS}]$")
 _LEADING = re.compile(r"^([^\W\d_]+)")
 _LINE_END = re.compile("\r\n|\ufffe")
 
@@ -77,13 +80,13 @@ class PdfText:
 
 
 def _is_bullet(ch: str) -> bool:
-    return ch in _BULLETS or 0xE000 <= ord(ch) <= 0xF8FF
+    return ch in _BULLETS or bool(_PRIVATE_USE.match(ch))
 
 
 def _page_lines(page) -> list[Line]:
     import pypdfium2.raw as raw
 
-    width, height = page.get_size()
+    height = page.get_size()[1]
     textpage = page.get_textpage()
     try:
         text = textpage.get_text_range()
@@ -91,7 +94,9 @@ def _page_lines(page) -> list[Line]:
         for start, end in _line_spans(text):
             first = next((i for i in range(start, end) if not text[i].isspace()), None)
             if first is not None:
-                last = max(i for i in range(first, end) if not text[i].isspace())
+                last = end - 1
+                while text[last].isspace():
+                    last -= 1
                 space = text.find(" ", first, end)
                 word_end = (space if space > 0 else last + 1) - 1
                 left, b0, _, t0 = textpage.get_charbox(first)
@@ -112,7 +117,7 @@ def _page_lines(page) -> list[Line]:
                 )
     finally:
         textpage.close()
-    return [ln for ln in lines if ln.bottom > 0 and ln.top < height] if width else lines
+    return [ln for ln in lines if ln.bottom > 0 and ln.top < height]  # text drawn off the page is hidden
 
 
 def _line_spans(text: str) -> list[tuple[int, int]]:
@@ -144,6 +149,23 @@ def _furniture(pages: list[tuple[list[Line], float]]) -> set[str]:
     return {key for key, n in counts.items() if n >= need}
 
 
+def _edge_numbers(text: str) -> set[int]:
+    return {int(n) for match in _EDGE_NUMBER.findall(text) for n in match if n}
+
+
+def _numbering(pages: list[tuple[list[Line], float]]) -> int | None:
+    """The offset between page index and printed page number, when enough edge lines carry one
+    ("Chapter 4: Function reference 10" on the 13th page: -2), so that a header naming its
+    chapter, which recurs on only a few pages, is still known by its page number."""
+    offsets: Counter[int] = Counter()
+    for i, (lines, height) in enumerate(pages):
+        offsets.update({n - i for ln in lines if _in_edge(ln, height) for n in _edge_numbers(ln.text)})
+    if not offsets:
+        return None
+    offset, count = offsets.most_common(1)[0]
+    return offset if count >= max(RECUR_MIN_PAGES, RECUR_SHARE * len(pages)) else None
+
+
 def _body_size(pages: list[tuple[list[Line], float]]) -> float:
     sizes: Counter[float] = Counter()
     for lines, _ in pages:
@@ -159,7 +181,7 @@ class _Vocabulary:
         self.words: Counter[str] = Counter()
         for lines in pages:
             for ln in lines:
-                self.words.update(w.casefold() for w in _WORD.findall(ln.text.rstrip("-\u00ad\x02\ufffe")))
+                self.words.update(w.casefold() for w in _WORD.findall(ln.text.rstrip(_HYPHENS)))
 
     def join(self, left: str, right: str) -> str:
         """How a word broken across lines as "left-" + "right" is written."""
@@ -253,13 +275,17 @@ def _assemble(
         raise PdfError("no text layer (a scanned PDF?); OCR is not available")
     by_height = [(lines, size[1]) for lines, size in raw_pages]
     furniture = _furniture(by_height)
+    numbering = _numbering(by_height)
     body = _body_size(by_height)
     dropped: Counter[str] = Counter()
     kept_pages: list[tuple[list[Line], float]] = []
-    for lines, (width, height) in raw_pages:
+    for index, (lines, (width, height)) in enumerate(raw_pages):
         kept = []
         for ln in lines:
-            if _in_edge(ln, height) and (_furniture_key(ln.text) in furniture or _PAGE_NUMBER.match(ln.text)):
+            numbered = numbering is not None and index + numbering in _edge_numbers(ln.text)
+            if _in_edge(ln, height) and (
+                _furniture_key(ln.text) in furniture or _PAGE_NUMBER.match(ln.text) or numbered
+            ):
                 dropped["running_header_footer"] += 1
             elif _LEADER.search(ln.text):
                 dropped["toc_leader"] += 1
@@ -293,7 +319,7 @@ def _page_join(before: str, after: str, heading: bool, vocabulary: _Vocabulary) 
     """How a page's text meets the next page's: a paragraph that runs on (the next page starts
     in lower case) is joined with a space, or with nothing after a line-end hyphen whose word is
     then written whole; otherwise a paragraph break. Returns the first page's text and the join."""
-    if heading or not before or not (after[:1].islower() or _TRAILING.search(before)):
+    if heading or not before or not (after[:1].islower() or _TRAILING.search(before[-64:])):
         return before, "\n\n"
     before, join = _meet(before, after, vocabulary)
     return before.replace("\ufffe", "-"), join
@@ -369,11 +395,13 @@ def _join(parts: list[str], vocabulary: _Vocabulary) -> str:
 def _meet(before: str, after: str, vocabulary: _Vocabulary) -> tuple[str, str]:
     """Where a line of a running paragraph meets the next: the first line's text (a line-end
     hyphen dropped when its word is written whole) and what goes between ("" or " ")."""
-    broken, leading = _TRAILING.search(before), _LEADING.match(after)
+    if not before or before[-1] not in _HYPHENS:  # the common case, without a regex over the paragraph
+        return before, " "
+    broken, leading = _TRAILING.search(before[-64:]), _LEADING.match(after)
     if not (broken and leading):
         return before, " "
     if not after[0].islower():  # "Nordrhein-" + "Westfalen": a hyphen before a capital is the word's own
         return before[:-1] + "-", ""
     joined = vocabulary.join(broken.group(1), leading.group(1))
     cut = len(joined) - len(leading.group(1))  # what of the joined word stays on the first line
-    return before[: broken.start()] + joined[:cut], ""
+    return before[: len(before) - len(broken.group())] + joined[:cut], ""

@@ -280,18 +280,26 @@ def _pdf_eval(args: argparse.Namespace) -> int:
 
     squad = Path(__file__).resolve().parent.parent / "eval" / "cases" / "squad2-dev"
     rendered, reports = pdf_eval.FOLDER / "squad", pdf_eval.FOLDER / "nist"
-    results: dict = {"fidelity": pdf_eval.fidelity(rendered)}
-    text_cases, pdf_cases = pdf_eval.penalty_cases(read_cases(squad / "questions.jsonl"), rendered)
-    runs = []
-    for cases, corpus in ((text_cases, squad / "docs"), (pdf_cases, rendered)):
+    results: dict = {
+        "fidelity": pdf_eval.fidelity(rendered),
+        "other_formats": pdf_eval.other_formats(rendered),
+    }
+    cases = pdf_eval.penalty_cases(read_cases(squad / "questions.jsonl"), rendered, (".txt", ".pdf", ".md"))
+    markdown = pdf_eval.write_markdown(rendered, _settings(args).data_dir / "eval" / "pdf-markdown" / "squad")
+    runs = {}
+    for name, suffix, corpus in (
+        ("text", ".txt", squad / "docs"),
+        ("pdf", ".pdf", rendered),
+        ("markdown", ".md", markdown),
+    ):
         settings, retriever = _eval_retriever(_settings(args), corpus)
-        runs.append(harness.run(cases, retriever, ["hybrid"]))
-    results["penalty"] = pdf_eval.penalty(*runs)
+        runs[name] = harness.run(cases[suffix], retriever, ["hybrid"])
+    results["penalty"] = pdf_eval.penalty(runs)
     chunker = Chunker(settings.chunk_size, settings.chunk_overlap)
     results["reports"] = pdf_eval.report_checks(reports, lambda text: [c.text for c in chunker.split(text)])
     results["meta"] = {
         "fidelity_set": str(rendered.relative_to(pdf_eval.FOLDER.parent.parent)),
-        "penalty_cases": len(text_cases),
+        "penalty_cases": len(cases[".txt"]),
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     out = (

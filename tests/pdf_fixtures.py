@@ -12,7 +12,9 @@ PROSE = (
 )
 
 
-def report_pdf(pages: list[list[tuple[str, str]]], labels: str | None = None) -> bytes:
+def report_pdf(
+    pages: list[list[tuple[str, str]]], labels: str | None = None, header=lambda n: HEADER
+) -> bytes:
     """A single-column report: a running header and a page number on every page, then blocks
     of ("heading" | "para" | "bullet", text), set ragged right by fpdf2."""
     pdf = FPDF(format="A4")
@@ -22,7 +24,7 @@ def report_pdf(pages: list[list[tuple[str, str]]], labels: str | None = None) ->
         if labels and number == 1:
             pdf.set_page_label(label_style=labels)
         pdf.set_font("Helvetica", size=8)
-        pdf.text(20, 10, HEADER)
+        pdf.text(20, 10, header(number))
         pdf.text(105, 290, str(number))
         pdf.set_xy(20, 25)
         for kind, text in blocks:

@@ -437,8 +437,8 @@ def test_pdf_pages_and_sections_ride_in_retrieve_ask_and_the_openai_field(client
     files = [("files", ("harbour.pdf", turbine_report(), "application/pdf"))]
     assert client.post("/v1/documents", files=files).json()["results"][0]["status"] == "added"
     question = "How much power does the Zorblax turbine produce?"
-    chunks = client.post("/v1/retrieve", json={"query": question, "mode": "bm25", "top_k": 1}).json()["chunks"]
-    (chunk,) = chunks
+    retrieved = client.post("/v1/retrieve", json={"query": question, "mode": "bm25", "top_k": 1}).json()
+    (chunk,) = retrieved["chunks"]
     assert chunk["doc_id"] == "uploads/harbour.pdf" and 1 <= chunk["page"] <= 2 == chunk["page_end"]
     assert chunk["pages"] == ("pp. 1–2" if chunk["page"] == 1 else "p. 2")
     answer = client.post("/v1/ask", json={"question": question}).json()

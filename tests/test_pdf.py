@@ -31,6 +31,15 @@ def test_running_headers_and_page_numbers_are_dropped():
     assert PROSE.split(". ")[0] in text
 
 
+def test_a_header_naming_its_chapter_is_known_by_its_page_number():
+    def chapter_header(number: int) -> str:  # each chapter's header is on two pages only
+        return f"Chapter {(number + 1) // 2}: Part {'ABC'[(number - 1) // 2]} {number}"
+
+    pages = [[("para", f"Page {n} holds this. " + PROSE)] for n in range(1, 7)]
+    text, _, _ = stored(report_pdf(pages, header=chapter_header))
+    assert "Chapter" not in text and "Page 6 holds this." in text
+
+
 def test_wrapped_lines_are_unwrapped_and_paragraphs_kept():
     page = [("para", PROSE * 3), ("para", "A second, short paragraph.")]
     text, starts, _ = stored(report_pdf([page, page, page]))  # three pages: the header is furniture
@@ -182,3 +191,37 @@ def test_bad_pdfs_fail_one_by_one_with_a_clear_line_and_the_rest_is_ingested(mak
     assert {meta[schema.PAGE] for _, _, meta in rows} >= {1}
     assert max(meta[schema.PAGE_END] for _, _, meta in rows) == 3
     assert all(meta.get(schema.SECTION) == "1 Cargo" for _, _, meta in rows)
+
+
+def test_penalty_compares_the_same_questions_in_every_format():
+    from eval.cases import Case
+
+    folder = pdf_eval.FOLDER / "squad"
+    drawn = pdf_eval.truth_text(dict(pdf_eval.truth_files(folder))[folder / "Force.pdf"])
+    sentence = drawn.split(". ")[1]
+    cases = [
+        Case(id="a", question="q", gold_doc="Force.txt", gold_quotes=[sentence]),
+        Case(id="b", question="q", gold_doc="Force.txt", gold_quotes=["not drawn 乾"]),  # the font lacks it
+        Case(id="c", question="q", answerable=False, gold_doc="Force.txt"),
+    ]
+    by_format = pdf_eval.penalty_cases(cases, folder, (".txt", ".pdf", ".md"))
+    assert {s: [(c.id, c.gold_doc) for c in v] for s, v in by_format.items()} == {
+        ".txt": [("a", "Force.txt")],
+        ".pdf": [("a", "Force.pdf")],
+        ".md": [("a", "Force.md")],
+    }
+
+    def run(hit: float) -> dict:
+        block = {m: hit for m in ("hit@1", "hit@5", "mrr")}
+        return {
+            "modes": {"hybrid": block | {"ci95": {m: [0, 1] for m in block}, "n": dict.fromkeys(block, 1)}}
+        }
+
+    penalty = pdf_eval.penalty({"text": run(0.9), "pdf": run(0.88), "markdown": run(0.91)})
+    assert penalty["hit@5"]["drop_points"] == {"pdf": 2.0, "markdown": -1.0}
+
+
+def test_markdown_copy_of_the_set_keeps_headings_as_sections(tmp_path: Path):
+    out = pdf_eval.write_markdown(pdf_eval.FOLDER / "squad", tmp_path / "md")
+    loaded = load_file(out / "Force.md", (out / "Force.md").read_bytes())
+    assert loaded.title == "Force" and [h.level for h in loaded.headings[:2]] == [1, 2]
