@@ -227,12 +227,17 @@ def _pypdf_furniture(path: Path) -> set[str]:
     return {line for line, n in counts.items() if n >= need}
 
 
-def report_checks(folder: Path, split: Callable[[str], list[str]], only: str = "*.pdf") -> dict[str, dict]:
-    """Per real PDF (matching `only`): chunks (as `split` cuts the stored text) holding a running
-    header or footer, mostly dot leaders, or a symbol-font glyph."""
+def report_checks(
+    folder: Path,
+    split: Callable[[str], list[str]],
+    only: str = "*.pdf",
+    read: Callable[[Path], str] = product_text,
+) -> dict[str, dict]:
+    """Per real PDF (matching `only`): chunks (as `split` cuts the text `read` stores) holding a
+    running header or footer, mostly dot leaders, or a symbol-font glyph."""
     out = {}
     for path in sorted(folder.glob(only)):
-        chunks = split(product_text(path))
+        chunks = split(read(path))
         furniture = [re.compile(re.escape(line).replace("\\#", r"\d+")) for line in _pypdf_furniture(path)]
         out[path.name] = {
             "chunks": len(chunks),
@@ -295,16 +300,19 @@ def markdown(results: dict) -> str:
         ]
         drops = ", ".join(f"{row['drop_points'][f]:+.2f}" for f in ("pdf", "markdown"))
         lines.append(f"| {metric} | " + " | ".join(cells) + f" | {drops} |")
-    lines += ["", "## Real reports (chunks as ingest stores them)", ""]
+    lines += ["", "## Real reports (chunks as ingest stores them: ours / pypdf's)", ""]
     lines += [
         "| file | chunks | with a running header/footer | mostly dot leaders | symbol glyphs |",
         "|---|---|---|---|---|",
     ]
+    before = results.get("reports_pypdf", {})
     for name, row in results["reports"].items():
-        lines.append(
-            f"| {name} | {row['chunks']} | {row['with_header_or_footer']} | {row['mostly_dot_leaders']} "
-            f"| {row['with_symbol_glyphs']} |"
-        )
+        old = before.get(name, {})
+        cells = [
+            f"{row[key]} / {old.get(key, '-')}"
+            for key in ("chunks", "with_header_or_footer", "mostly_dot_leaders", "with_symbol_glyphs")
+        ]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

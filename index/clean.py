@@ -179,6 +179,7 @@ def _clean_once(text: str, dropped: Counter[str], seen: set[str]) -> str:
 
 
 def clean_text(raw: str) -> CleanResult:
+    """Clean a document that has no pages (everything but PDF)."""
     return clean_pages([raw], [])
 
 

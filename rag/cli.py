@@ -296,7 +296,12 @@ def _pdf_eval(args: argparse.Namespace) -> int:
         runs[name] = harness.run(cases[suffix], retriever, ["hybrid"])
     results["penalty"] = pdf_eval.penalty(runs)
     chunker = Chunker(settings.chunk_size, settings.chunk_overlap)
-    results["reports"] = pdf_eval.report_checks(reports, lambda text: [c.text for c in chunker.split(text)])
+
+    def split(text: str) -> list[str]:
+        return [c.text for c in chunker.split(text)]
+
+    results["reports"] = pdf_eval.report_checks(reports, split)
+    results["reports_pypdf"] = pdf_eval.report_checks(reports, split, read=pdf_eval.pypdf_text)
     results["meta"] = {
         "fidelity_set": str(rendered.relative_to(pdf_eval.FOLDER.parent.parent)),
         "penalty_cases": len(cases[".txt"]),
