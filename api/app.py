@@ -34,10 +34,10 @@ from api.security import load_keys
 from index.components import Components
 from index.library import UploadRejected
 from index.sync import IngestLocked
-from rag.answer import Turn
+from rag.question import question_problem
 from rag.settings import Settings
 from rag.tokens import get_encoding
-from rag.types import Answer
+from rag.types import Answer, Turn
 
 log = logging.getLogger("rag.api")
 
@@ -144,7 +144,7 @@ def create_app(settings: Settings, components: Components, with_ui: bool = False
         return settings.max_request_kb * 1024 if json_only else upload_limit
 
     app.add_middleware(_BodyLimit, limit_for=body_limit)
-    app.add_middleware(_Counting, metrics=metrics)
+    app.add_middleware(_RequestMetrics, metrics=metrics)
 
     # -- callers -------------------------------------------------------------------------------
 
@@ -173,10 +173,8 @@ def create_app(settings: Settings, components: Components, with_ui: bool = False
     AdminKey = Annotated[Caller, Depends(admin)]
 
     def question_ok(text: str, param: str) -> str:
-        if not text.strip():
-            raise ApiError(422, f"{param}: the question is empty", param=param)
-        if len(text) > settings.max_question_chars:
-            raise ApiError(422, f"{param}: longer than {settings.max_question_chars} characters", param=param)
+        if problem := question_problem(text, settings.max_question_chars):
+            raise ApiError(422, f"{param}: {problem}", param=param)
         return text
 
     def generate(question: str, history: list[Turn], mode, top_k) -> Answer:
@@ -245,7 +243,7 @@ def create_app(settings: Settings, components: Components, with_ui: bool = False
              summary="Answer a question, with sources and exact quotes")  # fmt: skip
     def ask(body: schemas.AskRequest, who: AnyKey) -> Answer:
         question_ok(body.question, "question")
-        history = [Turn(t.question, t.answer) for t in body.history]
+        history = body.history
         return generate(body.question, history, body.mode, body.top_k)
 
     @v1.post("/ask/stream", tags=["answers"], response_class=StreamingResponse,
@@ -255,7 +253,7 @@ def create_app(settings: Settings, components: Components, with_ui: bool = False
              summary="Answer a question as server-sent events")  # fmt: skip
     def ask_stream(body: schemas.AskRequest, who: AnyKey) -> StreamingResponse:
         question_ok(body.question, "question")
-        history = [Turn(t.question, t.answer) for t in body.history]
+        history = body.history
         permit = gate.acquire()
 
         def events() -> Iterator[str]:
@@ -448,7 +446,7 @@ class _BodyLimit:
         await self.app(scope, counted, send)
 
 
-class _Counting:
+class _RequestMetrics:
     """Counts every request and times it to its last byte (streams included), by route."""
 
     OURS = ("/v1/", "/healthz", "/readyz", "/metrics", "/openapi.json", "/docs")
@@ -488,6 +486,6 @@ def _conversation(messages: list[schemas.ChatMessage]) -> tuple[str, list[Turn]]
         if message.role == "user":
             pending = message.text
         elif message.role == "assistant" and pending is not None:
-            history.append(Turn(pending, message.text))
+            history.append(Turn(question=pending, answer=message.text))
             pending = None
     return messages[-1].text, history

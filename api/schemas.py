@@ -7,15 +7,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from index.library import DocumentInfo
-from rag.types import Answer
+from rag.types import Answer, Mode, Turn
 
-Mode = Literal["hybrid", "dense", "bm25"]
 QUESTION = "What does the author say about refining capacity?"
-
-
-class Turn(BaseModel):
-    question: str
-    answer: str
 
 
 class AskRequest(BaseModel):

@@ -32,7 +32,8 @@ from pathlib import Path
 from rag.offline import enforce_offline
 enforce_offline()
 from eval.bench import questions
-from index.components import build_answerer, build_embedder, build_retriever
+from index.components import build_answerer, build_retriever
+from rag.embeddings import build_embedder
 from rag.settings import Settings
 settings = Settings(_env_file=None, data_dir=Path(sys.argv[1]), collection="bench", llm="extractive")
 retriever = build_retriever(settings, build_embedder(settings))

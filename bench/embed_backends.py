@@ -47,24 +47,22 @@ from rag.settings import Settings
 embedder = build_embedder(Settings(_env_file=None, data_dir=Path(sys.argv[1]), embed_backend=sys.argv[2]))
 embedder.model.get_text_embedding("warm up")
 seconds = time.perf_counter() - started
-rss = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmRSS:"))
+import os
+from eval.load import memory_kb
+rss = memory_kb(os.getpid())["VmRSS"]
 print(json.dumps({"seconds": seconds, "rss_mb": rss / 1024}))
 """
 
 
 def chunk_texts(limit: int, fits) -> list[str]:
     """Up to `limit` chunks spread evenly over the SQuAD sample's documents, as ingest cuts them."""
+    from eval.bench import chunk_texts as ingest_chunks
     from index.chunking import Chunker
-    from index.clean import clean_text
     from rag.settings import Settings
 
     settings = Settings(_env_file=None)
     chunker = Chunker(settings.chunk_size, settings.chunk_overlap, fits=fits)
-    texts = [
-        chunk.text
-        for path in sorted((CASES.parent / "docs").glob("*.txt"))
-        for chunk in chunker.split(clean_text(path.read_text()).text)
-    ]
+    texts = ingest_chunks(sorted((CASES.parent / "docs").glob("*.txt")), chunker)
     step = max(1, len(texts) // limit)
     return texts[::step][:limit]
 

@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 from eval.cases import Case, case_kind
 from eval.metrics import bootstrap_ci
-from rag.answer import Answerer, Turn
+from rag.answer import Answerer
 from rag.answerability import FEATURES, AnswerabilityModel
 
 CASES = Path(__file__).resolve().parent / "cases"
@@ -66,7 +66,7 @@ def collect(
 ) -> list[Row]:
     rows = []
     for case in progress(cases, desc=corpus, unit="case", disable=None):
-        found = answerer.retrieve(case.question, [Turn(t.question, t.answer) for t in case.history])
+        found = answerer.retrieve(case.question, case.history)
         if not found.hits:
             continue  # refused by rule before the model (nothing to look up)
         group = group_of(case, corpus, source)

@@ -39,7 +39,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -49,7 +49,7 @@ from pydantic import PrivateAttr
 
 from eval.cases import read_cases
 from eval.corpus_gen import CASES, generate, seed_documents, variant
-from eval.load import percentiles
+from eval.load import memory_kb, percentiles
 from eval.local_server import free_port, wait_until_up
 from index.chunking import Chunker
 from index.clean import clean_pages, clean_text
@@ -57,9 +57,10 @@ from index.components import build_ingestor
 from index.loaders import load_file
 from rag import schema
 from rag.embeddings import Embedder
-from rag.retrieval import MODES, Retriever
+from rag.retrieval import Retriever
 from rag.settings import Settings
 from rag.store import open_store
+from rag.types import MODES
 
 PARTS = ("ingest", "pdf", "retrieve", "serve", "answer", "extractive")
 PDF_PAGES = 300
@@ -74,7 +75,6 @@ class BenchConfig:
     ingest_chunks: int = 2_000
     queries: int = 200
     parts: Sequence[str] = PARTS
-    log: list[str] = field(default_factory=list)
 
     def say(self, message: str) -> None:
         print(f"[bench] {message}", file=sys.stderr, flush=True)
@@ -156,8 +156,7 @@ class CachedEmbedding(BaseEmbedding):
 
 
 def _rss_mb(pid: int) -> dict[str, float]:
-    status = Path(f"/proc/{pid}/status").read_text()
-    kb = {line.split(":")[0]: int(line.split()[1]) for line in status.splitlines() if line.startswith("Vm")}
+    kb = memory_kb(pid)
     return {"rss_mb": round(kb["VmRSS"] / 1024, 1), "peak_rss_mb": round(kb["VmHWM"] / 1024, 1)}
 
 
@@ -504,7 +503,7 @@ def bench_extractive(local: Settings, embedder: Embedder, config: BenchConfig) -
 # -- the local model -----------------------------------------------------------------------
 
 
-class _Counting:
+class _TokenCounter:
     """Counts what the backend streams: llama-cpp streams one token per piece."""
 
     def __init__(self, inner) -> None:
@@ -524,7 +523,7 @@ def bench_answer(settings: Settings, embedder: Embedder, config: BenchConfig) ->
     retriever = build_retriever(local, embedder)
     build_ingestor(local, retriever.store, embedder).ingest([CASES / "docs"])
     answerer = build_answerer(local, retriever)
-    answerer.llm = counting = _Counting(answerer.llm)
+    answerer.llm = counting = _TokenCounter(answerer.llm)
     answerer.ask("Which battery chemistries are mentioned?")  # warm-up
     rows = []
     for case in read_cases(CASES / "sample.jsonl")[:8]:

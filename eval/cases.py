@@ -20,17 +20,13 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from rag.feedback import Feedback
-
-
-class HistoryTurn(BaseModel):
-    question: str
-    answer: str
+from rag.types import Turn
 
 
 class Case(BaseModel):
     id: str
     question: str
-    history: list[HistoryTurn] = Field(default_factory=list)
+    history: list[Turn] = Field(default_factory=list)
     answers: list[str] = Field(default_factory=list, description="accepted answers, any-of")
     answerable: bool = True
     gold_doc: str | None = Field(None, description="file name of the document that holds the answer")
@@ -128,7 +124,7 @@ def cases_from_feedback(entries: list[Feedback]) -> list[dict]:
         {
             "id": f"feedback-{entry.id}",
             "question": entry.answer.question,
-            "history": entry.history,
+            "history": [t.model_dump() for t in entry.history],
             "answers": [],
             "answerable": True,
             "tags": ["feedback", "needs-review"],

@@ -27,10 +27,12 @@ from eval.metrics import (
     reciprocal_rank,
     token_f1,
 )
-from rag.answer import Answerer, Turn, carry_topic
+from rag import schema
+from rag.answer import Answerer, carry_topic
 from rag.embeddings import Embedder
-from rag.retrieval import Hit, Mode, Retriever
-from rag.types import Answer
+from rag.retrieval import Hit, Retriever
+from rag.store import head_metadatas
+from rag.types import Answer, Mode
 
 RANK_DEPTH = 10
 RETRIEVAL_METRICS = ("hit@1", "hit@3", "hit@5", "hit@10", "mrr", "ndcg@10")
@@ -123,7 +125,7 @@ def run(
             if case.has_retrieval_gold:
                 record["retrieval"][mode] = _ranking(case, hits)
         if answerer is not None:
-            history = [Turn(t.question, t.answer) for t in case.history]
+            history = case.history
             chosen = answerer_for(case) if answerer_for else answerer
             answer = chosen.ask(case.question, history, mode=modes[0])
             record["answer"] = answer_scores(case, answer) | (judge.score(case, answer) if judge else {})
@@ -143,8 +145,7 @@ def run(
 
 
 def _all_docs(retriever: Retriever) -> set[str]:
-    heads = retriever.store.client.get(where={"chunk_index": 0}, include=["metadatas"])
-    return {m["doc_id"] for m in heads["metadatas"]}
+    return {m[schema.DOC_ID] for m in head_metadatas(retriever.store)}
 
 
 def calibrate(records: list[dict], step: float = 0.01) -> dict:

@@ -82,18 +82,22 @@ def percentiles(seconds: Sequence[float], ndigits: int = 2) -> dict[str, float]:
     return {f"p{p}_ms": round(at(p) * 1000, ndigits) for p in (50, 95, 99)}
 
 
+def memory_kb(pid: int) -> dict[str, int]:
+    """A process's memory counters from /proc (VmRSS, VmHWM = peak RSS, ...), in kB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return {line.split(":")[0]: int(line.split()[1]) for line in status.splitlines() if line.startswith("Vm")}
+
+
 def rss_mb(pid: int) -> float:
     """Resident memory of a process and all its descendants (uvicorn workers), from /proc."""
     total, pending = 0, [pid]
     while pending:
         current = pending.pop()
         try:
-            status = Path(f"/proc/{current}/status").read_text()
-            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+            total += memory_kb(current)["VmRSS"]
+            pending += [int(c) for c in Path(f"/proc/{current}/task/{current}/children").read_text().split()]
         except OSError:
             continue
-        total += next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
-        pending += [int(c) for c in children]
     return round(total / 1024, 1)
 
 

@@ -34,12 +34,6 @@ class Components:
         return self.answerer.retriever
 
 
-def build_embedder(settings: Settings) -> Embedder:
-    from rag.embeddings import build_embedder as build
-
-    return build(settings)
-
-
 def build_retriever(settings: Settings, embedder: Embedder) -> Retriever:
     from rag.retrieval import Retriever, build_reranker
     from rag.store import open_store
@@ -92,6 +86,7 @@ def build_components(settings: Settings) -> Components:
     from rag.offline import enforce_offline
 
     enforce_offline()
+    from rag.embeddings import build_embedder
     from rag.retrieval import check_embedder
 
     retriever = build_retriever(settings, build_embedder(settings))

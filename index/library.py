@@ -18,6 +18,7 @@ from typing import Literal
 from index.loaders import SUPPORTED_EXTENSIONS
 from index.sync import FileResult, Ingestor
 from rag import schema
+from rag.store import head_metadatas
 
 MAX_NAME = 120  # characters kept of an uploaded file's name
 Progress = Callable[[int, int, str], None]  # (files done, files in all, file name)
@@ -73,7 +74,6 @@ class Library:
 
     def documents(self) -> list[DocumentInfo]:
         """Every complete document in the store (its head chunk is written last), by id."""
-        got = self.ingestor.store.client.get(where={schema.CHUNK_INDEX: 0}, include=["metadatas"])
         upload_root = str(self.upload_dir.resolve())
         docs = {
             m[schema.DOC_ID]: DocumentInfo(
@@ -84,7 +84,7 @@ class Library:
                 ingested_at=m[schema.INGESTED_AT],
                 uploaded=m[schema.ROOT] == upload_root,
             )
-            for m in got["metadatas"]
+            for m in head_metadatas(self.ingestor.store)
         }
         return [docs[k] for k in sorted(docs)]
 
@@ -151,9 +151,10 @@ class Library:
     def delete(self, doc_id: str) -> int:
         """Remove a document's chunks (and its file, when it was uploaded). Returns chunks removed;
         0 means there was no such document."""
-        heads = self.ingestor.store.client.get(where={schema.DOC_ID: doc_id}, include=["metadatas"])
+        # Any one chunk names the file; every version of an upload lives at the same path.
+        one = self.ingestor.store.client.get(where={schema.DOC_ID: doc_id}, limit=1, include=["metadatas"])
         removed = self.ingestor.remove(doc_id)
-        for meta in heads["metadatas"]:
+        for meta in one["metadatas"]:
             if meta[schema.ROOT] == str(self.upload_dir.resolve()):
                 Path(meta[schema.PATH]).unlink(missing_ok=True)
         if removed:

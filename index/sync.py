@@ -47,6 +47,7 @@ from index.loaders import LoadedFile, LoadError, load_file
 from index.sections import locate
 from rag import schema
 from rag.embeddings import Embedder
+from rag.store import head_metadatas
 
 # Bump when cleaning or loading changes what text a file yields: every document re-ingests.
 PIPELINE_VERSION = 2  # 2: PDFs read by pypdfium2 with the layout post-pass; pages and sections
@@ -209,13 +210,13 @@ class Ingestor:
 
     # -- one file ------------------------------------------------------------------------
 
-    def _heads(self) -> dict[str, list[TextNode]]:
-        heads: dict[str, list[TextNode]] = {}
-        for node in self.store.get_nodes(None, filters=_filters((schema.CHUNK_INDEX, FilterOperator.EQ, 0))):
-            heads.setdefault(node.metadata[schema.DOC_ID], []).append(node)
+    def _heads(self) -> dict[str, list[dict]]:
+        heads: dict[str, list[dict]] = {}
+        for meta in head_metadatas(self.store):
+            heads.setdefault(meta[schema.DOC_ID], []).append(meta)
         return heads
 
-    def _prepare(self, src: SourceFile, heads: list[TextNode]) -> _Pending | FileResult:
+    def _prepare(self, src: SourceFile, heads: list[dict]) -> _Pending | FileResult:
         """Read, hash and (when new or changed) load, clean and chunk one file."""
         result = FileResult(path=str(src.path), status="failed", doc_id=src.doc_id)
         try:
@@ -237,9 +238,9 @@ class Ingestor:
         # Per document, so identical files in two places never share a version.
         version = hashlib.sha256(f"{self.pipeline}:{src.doc_id}:{content_hash}".encode()).hexdigest()[:16]
         for head in heads:
-            if head.metadata[schema.VERSION] == version and head.metadata[schema.PATH] == str(src.path):
+            if head[schema.VERSION] == version and head[schema.PATH] == str(src.path):
                 result.status = "unchanged"
-                result.chunks = int(head.metadata[schema.N_CHUNKS])
+                result.chunks = int(head[schema.N_CHUNKS])
                 return _Pending(result, version, nodes=[])
 
         try:

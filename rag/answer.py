@@ -19,11 +19,11 @@ from rag.answerability import AnswerabilityModel, Evidence, TermWeights, feature
 from rag.extractive import answer_text, normalise, said
 from rag.llm import LLM, Message, says_it_does_not_know
 from rag.question import Question, analyse, stems
-from rag.retrieval import Hit, Mode, Retriever
+from rag.retrieval import Hit, Retriever
 from rag.settings import Settings
 from rag.support import Quote, Support, SupportChecker
 from rag.tokens import get_encoding
-from rag.types import Answer, Answerability, Composition, SentenceSupport, Source
+from rag.types import Answer, Answerability, Composition, Mode, SentenceSupport, Source, Turn
 
 # Settings recorded with every Answer, so it can be replayed.
 _RECORDED = (
@@ -34,12 +34,6 @@ _RECORDED = (
 )  # fmt: skip
 CONTEXT_TURNS = 3  # a follow-up may lean on this many earlier turns
 NO_SENTENCE = "no sentence of the passages answers it"  # the extractive composer picked nothing
-
-
-@dataclass(frozen=True)
-class Turn:
-    question: str
-    answer: str
 
 
 def carry_topic(question: str, earlier: Sequence[str]) -> str:

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from rag.settings import Settings
+from rag.types import MODES
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
 
@@ -104,7 +105,8 @@ def _answerer(settings: Settings, retriever=None):
     from rag.offline import enforce_offline
 
     enforce_offline()
-    from index.components import build_answerer, build_embedder
+    from index.components import build_answerer
+    from rag.embeddings import build_embedder
 
     return build_answerer(settings, retriever or _retriever(settings, build_embedder(settings)))
 
@@ -154,7 +156,7 @@ def _stream(events) -> tuple:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    from rag.answer import Turn
+    from rag.types import Turn
 
     answerer = _answerer(_settings(args))
     history: list[Turn] = []
@@ -169,7 +171,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
             continue
         answer, streamed = _stream(answerer.stream(question, history, mode=args.mode))
         _print_answer(answer, streamed)
-        history.append(Turn(question, answer.answer))
+        history.append(Turn(question=question, answer=answer.answer))
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -201,7 +203,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.retrieval_only:
         cases = [c for c in cases if c.has_retrieval_gold]  # the rest would score nothing
     cases = sample(cases, args.limit, args.seed)
-    modes = ["hybrid", "dense", "bm25"] if args.mode == "all" else [args.mode or settings.retrieval_mode]
+    modes = list(MODES) if args.mode == "all" else [args.mode or settings.retrieval_mode]
     answerer = None if args.retrieval_only else _answerer(settings, retriever)
     answerer_for = _held_out_answerers(settings, answerer, corpus, cases_path) if args.held_out else None
     judge = None
@@ -505,9 +507,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     retrieve.add_argument("query")
     retrieve.add_argument("-k", "--top-k", type=int, help="chunks to show (default: RAG_TOP_K)")
-    retrieve.add_argument(
-        "--mode", choices=["hybrid", "dense", "bm25"], help="retrieval mode (default: RAG_RETRIEVAL_MODE)"
-    )
+    retrieve.add_argument("--mode", choices=MODES, help="retrieval mode (default: RAG_RETRIEVAL_MODE)")
     retrieve.add_argument("--json", action="store_true", help="print the chunks as JSON")
     retrieve.set_defaults(func=cmd_retrieve)
 
@@ -526,9 +526,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Ask questions in a loop; each follow-up is condensed with the conversation.",
     )
     for sub in (ask, chat):
-        sub.add_argument(
-            "--mode", choices=["hybrid", "dense", "bm25"], help="retrieval mode (default: RAG_RETRIEVAL_MODE)"
-        )
+        sub.add_argument("--mode", choices=MODES, help="retrieval mode (default: RAG_RETRIEVAL_MODE)")
     ask.add_argument("-k", "--top-k", type=int, help="passages to retrieve (default: RAG_TOP_K)")
     ask.add_argument("--json", action="store_true", help="print the whole Answer record as JSON")
     ask.set_defaults(func=cmd_ask)
@@ -593,7 +591,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--corpus", help="documents to ingest (default: docs/ beside the case file)")
     evaluate.add_argument("--limit", type=int, help="sample this many cases (seeded)")
     evaluate.add_argument("--seed", type=int, default=7, help="sampling seed (default 7)")
-    evaluate.add_argument("--mode", choices=["hybrid", "dense", "bm25", "all"], help="retrieval mode(s)")
+    evaluate.add_argument("--mode", choices=[*MODES, "all"], help="retrieval mode(s)")
     evaluate.add_argument("--retrieval-only", action="store_true", help="score retrieval, skip answering")
     evaluate.add_argument(
         "--judge",

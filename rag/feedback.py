@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
 from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from rag.types import Answer
+from rag.types import Answer, Turn
 
 Rating = Literal["up", "down"]
 
@@ -37,7 +38,7 @@ class Feedback(BaseModel):
     created_at: str
     rating: Rating
     comment: str
-    history: list[dict[str, str]]  # [{question, answer}] before this answer
+    history: list[Turn]  # the conversation before this answer
     answer: Answer
 
 
@@ -52,7 +53,7 @@ class FeedbackStore:
         return connection
 
     def add(self, answer: Answer, rating: Rating, comment: str = "",
-            history: list[dict[str, str]] | None = None) -> int:  # fmt: skip
+            history: Sequence[Turn] = ()) -> int:  # fmt: skip
         if rating not in ("up", "down"):
             raise ValueError(f"rating must be 'up' or 'down', not {rating!r}")
         with closing(self._connect()) as db, db:
@@ -64,7 +65,7 @@ class FeedbackStore:
                     rating,
                     comment.strip(),
                     answer.question,
-                    json.dumps(history or []),
+                    json.dumps([t.model_dump() for t in history]),
                     answer.model_dump_json(),
                 ),
             )
@@ -78,7 +79,7 @@ class FeedbackStore:
             rows = db.execute(query + (" WHERE rating = ?" if rating else "") + " ORDER BY id",
                               (rating,) if rating else ()).fetchall()  # fmt: skip
         return [
-            Feedback(id=i, created_at=at, rating=r, comment=c, history=json.loads(h),
+            Feedback(id=i, created_at=at, rating=r, comment=c, history=[Turn(**t) for t in json.loads(h)],
                      answer=Answer.model_validate_json(a))
             for i, at, r, c, h, a in rows
         ]  # fmt: skip

@@ -257,3 +257,13 @@ def analyse(text: str) -> Question:
         negated=bool(NEGATION.search(text)),
         leans_on_context=bool(_LEANS_ON_CONTEXT.search(text)) or len(terms) < 2,
     )
+
+
+def question_problem(text: str, max_chars: int) -> str | None:
+    """Why a question cannot be asked, in a few words, or None: the one rule the API and the UI
+    both apply (RAG_MAX_QUESTION_CHARS)."""
+    if not text.strip():
+        return "the question is empty"
+    if len(text) > max_chars:
+        return f"the question is {len(text)} characters long; the limit is {max_chars}"
+    return None

@@ -1,8 +1,8 @@
 """Hybrid retrieval: dense (Chroma) + BM25 over the same chunks, fused.
 
 All three pieces are LlamaIndex's: the `VectorStoreIndex` retriever, `BM25Retriever`
-(bm25s + PyStemmer) and `QueryFusionRetriever` (distribution-based score fusion by default,
-reciprocal rank as an option). The BM25 index is
+(bm25s + PyStemmer) and `QueryFusionRetriever` (distribution-based score fusion, `dist`, by
+default; reciprocal rank, `rrf`, as an option). The BM25 index is
 persisted beside the store and rebuilt only when the store's chunk ids changed.
 """
 
@@ -31,6 +31,7 @@ from rag import schema
 from rag.answerability import TermWeights
 from rag.embeddings import Embedder, unit_rows
 from rag.question import stem
+from rag.types import Mode
 
 # Each retriever offers this many candidates (at least) before fusion cuts to top_k: reciprocal
 # rank fusion over two top-3 lists can only reorder six chunks.
@@ -38,19 +39,17 @@ CANDIDATES = 20
 RERANK_POOL = 3  # a reranker re-scores this many times top_k hits
 PAGE = 5_000  # chunks read from the store per call when (re)building BM25
 
-Mode = Literal["hybrid", "dense", "bm25"]
 # How hybrid fuses: `dist` normalises each retriever's scores by their distribution (mean +- 3
 # std) and sums them; `rrf` adds reciprocal ranks. On 1,000 SQuAD questions dist measured
 # hit@1 0.796 / hit@5 0.951 / MRR 0.864 against rrf's 0.737 / 0.935 / 0.824.
 Fusion = Literal["dist", "rrf"]
 FUSIONS = {"dist": FUSION_MODES.DIST_BASED_SCORE, "rrf": FUSION_MODES.RECIPROCAL_RANK}
-MODES: tuple[Mode, ...] = ("hybrid", "dense", "bm25")
 
 
 @dataclass(frozen=True)
 class Hit:
     chunk: schema.StoredChunk
-    score: float  # the score the mode ranks by: fused RRF for hybrid, else the retriever's own
+    score: float  # the score the mode ranks by: fused (dist or rrf) for hybrid, else the retriever's own
     dense: float | None  # cosine similarity (-1..1), when dense retrieval returned this chunk
     bm25: float | None  # BM25 score, when BM25 returned this chunk
     rerank: float | None = None  # cross-encoder score, when a reranker is configured

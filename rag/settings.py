@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from rag.types import Mode
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RAG_", env_file=".env", extra="ignore")
@@ -53,9 +55,9 @@ class Settings(BaseSettings):
         description="Chunk size in tiktoken (cl100k_base) tokens; sized to fit MiniLM's 256 word pieces.",
     )
     chunk_overlap: int = Field(32, ge=0, description="Tokens shared by neighbouring chunks.")
-    retrieval_mode: Literal["hybrid", "dense", "bm25"] = Field(
+    retrieval_mode: Mode = Field(
         "hybrid",
-        description="`hybrid` (dense + BM25, reciprocal-rank fused), `dense` or `bm25`.",
+        description="`hybrid` (dense + BM25, fused as RAG_FUSION says), `dense` or `bm25`.",
     )
     top_k: int = Field(5, ge=1, le=100, description="Chunks retrieved per question.")
     fusion: Literal["dist", "rrf"] = Field(

@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Literal, get_args
 
 from pydantic import BaseModel, Field
+
+Mode = Literal["hybrid", "dense", "bm25"]  # how retrieval ranks: dense + BM25 fused, or either alone
+MODES: tuple[Mode, ...] = get_args(Mode)
+
+
+class Turn(BaseModel):
+    """One earlier exchange of a conversation, oldest first in a history."""
+
+    question: str
+    answer: str
 
 
 class Source(BaseModel):

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 from index.clean import clean_text
-from rag.answer import Answerer, Turn
+from rag.answer import Answerer
 from rag.extractive import ExtractiveComposer
 from rag.llm import Message
 from rag.retrieval import Retriever
 from rag.settings import Settings
 from rag.support import SupportChecker
-from rag.types import Answer
+from rag.types import Answer, Turn
 
 QUESTION = "What does the author say about refining capacity?"
 
@@ -132,7 +132,12 @@ def test_follow_up_is_condensed_through_a_generative_llm(build):
     llm = ScriptedLLM(
         "Is India adding refining capacity?", "India is thinking of adding refining capacity [1]."
     )
-    history = [Turn("What does the author say about India and batteries?", "India needs China's expertise.")]
+    history = [
+        Turn(
+            question="What does the author say about India and batteries?",
+            answer="India needs China's expertise.",
+        )
+    ]
     answer = build(llm).ask("and refining?", history)
     assert answer.condensed_query == "Is India adding refining capacity?"
     condense_prompt = llm.prompts[0][-1].content
@@ -140,7 +145,7 @@ def test_follow_up_is_condensed_through_a_generative_llm(build):
 
 
 def test_follow_up_without_a_generative_llm_carries_the_last_question(build):
-    history = [Turn("What does the author say about refining capacity?", "...")]
+    history = [Turn(question="What does the author say about refining capacity?", answer="...")]
     answer = build().ask("and recycling?", history)
     assert answer.condensed_query == "What does the author say about refining capacity? and recycling?"
 
@@ -213,7 +218,7 @@ def test_extractive_answer_records_how_it_was_shaped_and_why_it_passed(build):
 
 
 def test_a_follow_up_that_stands_on_its_own_is_not_mixed_with_the_last_question(build):
-    history = [Turn(QUESTION, "India is thinking of adding refining capacity. [1]")]
+    history = [Turn(question=QUESTION, answer="India is thinking of adding refining capacity. [1]")]
     answer = build().ask("Which countries should India align with for diversification?", history)
     assert answer.condensed_query == "Which countries should India align with for diversification?"
 
@@ -221,7 +226,7 @@ def test_a_follow_up_that_stands_on_its_own_is_not_mixed_with_the_last_question(
 def test_a_follow_up_does_not_repeat_the_previous_answer_unless_asked_again(build):
     answerer = build()
     first = answerer.ask(QUESTION)
-    history = [Turn(QUESTION, first.answer)]
+    history = [Turn(question=QUESTION, answer=first.answer)]
     follow_up = answerer.ask("And what about recycling?", history)
     said = {s.text for s in first.sentences}
     assert not follow_up.refused, follow_up.refusal_reason

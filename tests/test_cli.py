@@ -144,13 +144,13 @@ def test_serve_refuses_unsafe_setups_before_loading_anything(tmp_path: Path, has
 def test_eval_exports_thumbs_down_answers_as_draft_cases(tmp_path: Path, hash_env: dict):
     from eval.cases import read_cases
     from rag.feedback import FeedbackStore
-    from rag.types import Answer
+    from rag.types import Answer, Turn
 
     store = FeedbackStore(tmp_path / "data" / "feedback.sqlite3")
     answer = Answer(question="Who runs the mill?", condensed_query="Who runs the mill?", answer="Nobody [1].",
                     refused=False, backend="extractive", model="extractive")  # fmt: skip
     store.add(answer, "up")
-    history = [{"question": "Is there a mill?", "answer": "Yes."}]
+    history = [Turn(question="Is there a mill?", answer="Yes.")]
     store.add(answer, "down", "wrong person", history=history)
     out = tmp_path / "drafts.jsonl"
     run = _run("eval", "--export-feedback", str(out), env=hash_env)

@@ -14,9 +14,10 @@ from eval.cases import read_cases
 from eval.harness import RETRIEVAL_METRICS, compare, run
 from rag.answer import Answerer
 from rag.extractive import ExtractiveComposer
-from rag.retrieval import MODES, Retriever
+from rag.retrieval import Retriever
 from rag.settings import Settings
 from rag.support import SupportChecker
+from rag.types import MODES
 
 REPO = Path(__file__).resolve().parent.parent
 GOLD = REPO / "eval" / "cases" / "sample.jsonl"

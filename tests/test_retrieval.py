@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from rag.retrieval import MODES, Retriever, index_version
+from rag.retrieval import Retriever, index_version
+from rag.types import MODES
 
 
 @pytest.fixture

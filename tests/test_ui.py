@@ -220,7 +220,9 @@ def test_feedback_is_stored_with_the_full_answer_and_the_history(make):
     assert entry.rating == "down" and entry.comment == "missed the point"
     assert entry.answer == convo[1].answer
     assert entry.answer.sources and entry.answer.sentences
-    assert entry.history == [{"question": QUESTION, "answer": convo[0].answer.answer}]
+    assert [t.model_dump() for t in entry.history] == [
+        {"question": QUESTION, "answer": convo[0].answer.answer}
+    ]
 
 
 def test_thumb_clicks_map_to_ratings_and_undoing_one_stores_nothing(make):

@@ -14,6 +14,7 @@ import gradio as gr
 
 from index.components import Components
 from index.loaders import SUPPORTED_EXTENSIONS
+from rag.types import MODES
 from ui import handlers, render
 
 NOT_ADMIN = "Only admins may upload or delete documents: sign in as `admin` with an admin key."
@@ -92,7 +93,7 @@ def build_ui(
                 with gr.Column(scale=2, min_width=320):
                     with gr.Accordion("Settings", open=True, elem_id="settings"):
                         mode = gr.Radio(
-                            ["hybrid", "dense", "bm25"],
+                            list(MODES),
                             value=settings.retrieval_mode,
                             label="Retrieval mode",
                             info="hybrid = meaning + keywords; dense = meaning; bm25 = keywords",

@@ -14,8 +14,8 @@ from typing import NamedTuple
 
 from index.components import Components
 from index.sync import IngestLocked
-from rag.answer import Turn
-from rag.types import Answer
+from rag.question import question_problem
+from rag.types import Answer, Turn
 from ui import render
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ def messages(exchanges: Sequence[Exchange], notice: str | None = None) -> list[d
 
 def history(exchanges: Sequence[Exchange]) -> list[Turn]:
     """Earlier turns for condensing a follow-up: every exchange that got an answer."""
-    return [Turn(ex.question, ex.answer.answer) for ex in exchanges if ex.answer is not None]
+    return [Turn(question=ex.question, answer=ex.answer.answer) for ex in exchanges if ex.answer is not None]
 
 
 def chat(
@@ -80,12 +80,8 @@ def chat(
     Answer (which replaces the streamed text: a refusal withdraws it)."""
     done = list(exchanges)
     question = (question or "").strip()
-    if not question:
-        yield ChatView(messages(done, "Please type a question first."), done, _latest_sources(done))
-        return
-    limit = components.settings.max_question_chars
-    if len(question) > limit:
-        notice = f"That question is {len(question)} characters long; the limit is {limit}."
+    if problem := question_problem(question, components.settings.max_question_chars):
+        notice = "Please type a question first." if not question else f"Sorry: {problem}."
         yield ChatView(messages(done, notice), done, _latest_sources(done))
         return
 
@@ -167,8 +163,7 @@ def feedback(
         return "There is no answer there to rate."
     if rating is None:
         return "Rating removed here; one already sent stays on record."
-    earlier = [{"question": t.question, "answer": t.answer} for t in history(exchanges[:i])]
-    components.feedback.add(exchanges[i].answer, rating, comment or "", history=earlier)
+    components.feedback.add(exchanges[i].answer, rating, comment or "", history=history(exchanges[:i]))
     word = "helpful" if rating == "up" else "not helpful"
     return f"Thanks: “{render.md(exchanges[i].question)}” rated {word}, with the full answer record."
 
