@@ -243,8 +243,7 @@ def create_app(settings: Settings, components: Components, with_ui: bool = False
              summary="Answer a question, with sources and exact quotes")  # fmt: skip
     def ask(body: schemas.AskRequest, who: AnyKey) -> Answer:
         question_ok(body.question, "question")
-        history = body.history
-        return generate(body.question, history, body.mode, body.top_k)
+        return generate(body.question, body.history, body.mode, body.top_k)
 
     @v1.post("/ask/stream", tags=["answers"], response_class=StreamingResponse,
              responses=GENERATION_ERRORS | {200: {"content": {"text/event-stream": {}}, "description":
@@ -253,12 +252,11 @@ def create_app(settings: Settings, components: Components, with_ui: bool = False
              summary="Answer a question as server-sent events")  # fmt: skip
     def ask_stream(body: schemas.AskRequest, who: AnyKey) -> StreamingResponse:
         question_ok(body.question, "question")
-        history = body.history
         permit = gate.acquire()
 
         def events() -> Iterator[str]:
             try:
-                for event in streamed(body.question, history, body.mode, body.top_k, permit):
+                for event in streamed(body.question, body.history, body.mode, body.top_k, permit):
                     if isinstance(event, str):
                         yield _sse("token", {"text": event})
                     else:

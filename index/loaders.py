@@ -42,10 +42,6 @@ class LoadedFile:
     dropped: dict[str, int] = field(default_factory=dict)  # lines the reader left out, by rule
 
     @property
-    def paged(self) -> bool:
-        return bool(self.labels)
-
-    @property
     def text(self) -> str:
         text = self.pages[0] if self.pages else ""
         for join, page in zip(self.joins, self.pages[1:], strict=True):

@@ -282,9 +282,10 @@ def _assemble(
     for index, (lines, (width, height)) in enumerate(raw_pages):
         kept = []
         for ln in lines:
-            numbered = numbering is not None and index + numbering in _edge_numbers(ln.text)
             if _in_edge(ln, height) and (
-                _furniture_key(ln.text) in furniture or _PAGE_NUMBER.match(ln.text) or numbered
+                _furniture_key(ln.text) in furniture
+                or _PAGE_NUMBER.match(ln.text)
+                or (numbering is not None and index + numbering in _edge_numbers(ln.text))
             ):
                 dropped["running_header_footer"] += 1
             elif _LEADER.search(ln.text):

@@ -278,26 +278,29 @@ def _pdf_eval(args: argparse.Namespace) -> int:
 
     from eval import harness, pdf_eval
     from eval.cases import read_cases
+    from eval.corpus_gen import CASES
     from index.chunking import Chunker
 
-    squad = Path(__file__).resolve().parent.parent / "eval" / "cases" / "squad2-dev"
+    base = _settings(args)
+    squad = CASES / "squad2-dev"
     rendered, reports = pdf_eval.FOLDER / "squad", pdf_eval.FOLDER / "nist"
     results: dict = {
         "fidelity": pdf_eval.fidelity(rendered),
         "other_formats": pdf_eval.other_formats(rendered),
     }
     cases = pdf_eval.penalty_cases(read_cases(squad / "questions.jsonl"), rendered, (".txt", ".pdf", ".md"))
-    markdown = pdf_eval.write_markdown(rendered, _settings(args).data_dir / "eval" / "pdf-markdown" / "squad")
+    markdown = pdf_eval.write_markdown(rendered, base.data_dir / "eval" / "pdf-markdown" / "squad")
     runs = {}
     for name, suffix, corpus in (
         ("text", ".txt", squad / "docs"),
         ("pdf", ".pdf", rendered),
         ("markdown", ".md", markdown),
     ):
-        settings, retriever = _eval_retriever(_settings(args), corpus)
+        _, retriever = _eval_retriever(base, corpus)
         runs[name] = harness.run(cases[suffix], retriever, ["hybrid"])
     results["penalty"] = pdf_eval.penalty(runs)
-    chunker = Chunker(settings.chunk_size, settings.chunk_overlap)
+    # As ingest cuts them: a chunk over the embedder's window is split again.
+    chunker = Chunker(base.chunk_size, base.chunk_overlap, fits=retriever.embedder.fits)
 
     def split(text: str) -> list[str]:
         return [c.text for c in chunker.split(text)]
@@ -312,7 +315,7 @@ def _pdf_eval(args: argparse.Namespace) -> int:
     out = (
         Path(args.out)
         if args.out
-        else settings.data_dir / "eval" / ("pdf-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S"))
+        else base.data_dir / "eval" / ("pdf-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S"))
     )
     pdf_eval.write(results, out)
     print(pdf_eval.markdown(results))
