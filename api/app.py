@@ -37,7 +37,7 @@ from index.sync import IngestLocked
 from rag.question import question_problem
 from rag.settings import Settings
 from rag.tokens import get_encoding
-from rag.types import Answer, Turn
+from rag.records import Answer, Turn
 
 log = logging.getLogger("rag.api")
 

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from index.library import DocumentInfo
-from rag.types import Answer, Mode, Turn
+from rag.records import Answer, Mode, Turn
 
 QUESTION = "What does the author say about refining capacity?"
 

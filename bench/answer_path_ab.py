@@ -31,11 +31,11 @@ import json, sys, time
 from pathlib import Path
 from rag.offline import enforce_offline
 enforce_offline()
-from eval.bench import questions
-from index.components import build_answerer, build_retriever
+from bench.run import questions
+from app.components import build_answerer, build_retriever
 from rag.embeddings import build_embedder
-from rag.settings import Settings
-settings = Settings(_env_file=None, data_dir=Path(sys.argv[1]), collection="bench", llm="extractive")
+from app.components import load_settings
+settings = load_settings(env_file=False, data_dir=Path(sys.argv[1]), collection="bench", llm="extractive")
 retriever = build_retriever(settings, build_embedder(settings))
 retriever.warm_up()
 answerer = build_answerer(settings, retriever)

@@ -31,8 +31,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from eval.cases import CASES
+
 REPO = Path(__file__).resolve().parent.parent
-CASES = REPO / "eval" / "cases" / "squad2-dev" / "questions.jsonl"
+QUESTIONS = CASES / "squad2-dev" / "questions.jsonl"
 MAX_DROP_POINTS = 0.5
 
 # Run in a fresh interpreter: imports, model load and (cold) the export, as `rag ingest` sees them.
@@ -43,12 +45,13 @@ from rag.offline import enforce_offline
 enforce_offline()
 from pathlib import Path
 from rag.embeddings import build_embedder
-from rag.settings import Settings
-embedder = build_embedder(Settings(_env_file=None, data_dir=Path(sys.argv[1]), embed_backend=sys.argv[2]))
+from app.components import load_settings
+settings = load_settings(env_file=False, data_dir=Path(sys.argv[1]), embed_backend=sys.argv[2])
+embedder = build_embedder(settings)
 embedder.model.get_text_embedding("warm up")
 seconds = time.perf_counter() - started
 import os
-from eval.load import memory_kb
+from bench.load import memory_kb
 rss = memory_kb(os.getpid())["VmRSS"]
 print(json.dumps({"seconds": seconds, "rss_mb": rss / 1024}))
 """
@@ -56,13 +59,13 @@ print(json.dumps({"seconds": seconds, "rss_mb": rss / 1024}))
 
 def chunk_texts(limit: int, fits) -> list[str]:
     """Up to `limit` chunks spread evenly over the SQuAD sample's documents, as ingest cuts them."""
-    from eval.bench import chunk_texts as ingest_chunks
+    from app.components import load_settings
+    from bench.run import chunk_texts as ingest_chunks
     from index.chunking import Chunker
-    from rag.settings import Settings
 
-    settings = Settings(_env_file=None)
+    settings = load_settings(env_file=False)
     chunker = Chunker(settings.chunk_size, settings.chunk_overlap, fits=fits)
-    texts = ingest_chunks(sorted((CASES.parent / "docs").glob("*.txt")), chunker)
+    texts = ingest_chunks(sorted((QUESTIONS.parent / "docs").glob("*.txt")), chunker)
     step = max(1, len(texts) // limit)
     return texts[::step][:limit]
 
@@ -70,11 +73,11 @@ def chunk_texts(limit: int, fits) -> list[str]:
 def throughput(backends: list[str], texts: list[str], rounds: int, work: Path) -> dict:
     import numpy as np
 
+    from app.components import load_settings
     from rag.embeddings import build_embedder, unit_rows
-    from rag.settings import Settings
 
     embedders = {
-        b: build_embedder(Settings(_env_file=None, data_dir=work / b, embed_backend=b)) for b in backends
+        b: build_embedder(load_settings(env_file=False, data_dir=work / b, embed_backend=b)) for b in backends
     }
     vectors = {b: unit_rows(e.model.get_text_embedding_batch(texts)) for b, e in embedders.items()}  # warm
     speeds: dict[str, list[float]] = {b: [] for b in backends}
@@ -146,7 +149,7 @@ def evaluate(backends: list[str], work: Path) -> dict:
         env = {**os.environ, "RAG_EMBED_BACKEND": b, "RAG_DATA_DIR": str(work / b)}
         started = time.perf_counter()
         subprocess.run(
-            [str(rag), "eval", str(CASES), "--retrieval-only", "--mode", "all", "--out", str(out)],
+            [str(rag), "eval", str(QUESTIONS), "--retrieval-only", "--mode", "all", "--out", str(out)],
             check=True,
             env=env,
             cwd=REPO,
@@ -206,13 +209,13 @@ def main() -> None:
     import onnxruntime
     import torch
 
+    from app.components import load_settings
     from rag.embeddings import BACKENDS, build_embedder
-    from rag.settings import Settings
 
     backends = list(BACKENDS)
     work = args.work or Path(tempfile.mkdtemp(prefix="rag-embed-backends-"))
-    settings = Settings(_env_file=None)
-    fits = build_embedder(Settings(_env_file=None, data_dir=work / "torch")).fits
+    settings = load_settings(env_file=False)
+    fits = build_embedder(load_settings(env_file=False, data_dir=work / "torch")).fits
     texts = chunk_texts(args.chunks, fits)
     print(f"{len(texts)} chunks, batch {settings.embed_batch_size}, {args.rounds} rounds; work dir {work}")
 

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import httpx
 
-from eval.load import run
-from eval.local_server import free_port, wait_until_up
+from bench.load import run
+from bench.local_server import free_port, wait_until_up
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -44,7 +44,7 @@ def main() -> None:
     port = free_port()
     env = {**os.environ, "RAG_DATA_DIR": str(work / "data"), "RAG_LLM": args.llm,
            "RAG_RATE_LIMIT_PER_MINUTE": "0", "RAG_MAX_QUEUE": str(args.clients)}  # fmt: skip
-    rag = [sys.executable, "-m", "rag.cli"]
+    rag = [sys.executable, "-m", "app.cli"]
     subprocess.run([*rag, "ingest", str(REPO / "index" / "samples" / "corpus")], env=env, check=True,
                    capture_output=True)  # fmt: skip
     log = (work / "serve.log").open("w")

@@ -31,12 +31,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from eval.cases import Case, case_kind
+from eval.cases import CASES, Case, case_kind
 from eval.metrics import bootstrap_ci
 from rag.answer import Answerer
 from rag.answerability import FEATURES, AnswerabilityModel
 
-CASES = Path(__file__).resolve().parent / "cases"
 # (case file, corpus folder), relative to eval/cases.
 TRAINING: tuple[tuple[str, str], ...] = (
     ("squad2-dev/questions.jsonl", "squad2-dev/docs"),

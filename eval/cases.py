@@ -20,7 +20,9 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from rag.feedback import Feedback
-from rag.types import Turn
+from rag.records import Turn
+
+CASES = Path(__file__).resolve().parent / "cases"  # the shipped case files and their corpora
 
 
 class Case(BaseModel):

@@ -7,9 +7,12 @@ the Answer record itself (replayable). Aggregates are means with 95 % bootstrap 
 
 from __future__ import annotations
 
+import hashlib
+import re
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from tqdm import tqdm
 
@@ -27,12 +30,12 @@ from eval.metrics import (
     reciprocal_rank,
     token_f1,
 )
-from rag import schema
+from rag import records
 from rag.answer import Answerer, carry_topic
 from rag.embeddings import Embedder
+from rag.records import Answer, Mode
 from rag.retrieval import Hit, Retriever
 from rag.store import head_metadatas
-from rag.types import Answer, Mode
 
 RANK_DEPTH = 10
 RETRIEVAL_METRICS = ("hit@1", "hit@3", "hit@5", "hit@10", "mrr", "ndcg@10")
@@ -43,16 +46,6 @@ ANSWER_METRICS = (
 )  # fmt: skip
 REFUSAL_KINDS = ("on-topic", "off-topic")  # unanswerable: refusal_rate[kind]
 ANSWER_KINDS = ("answerable", "summary")  # answerable: false_refusal_rate[kind]
-# Metrics where lower is better; everything else is higher-is-better.
-LOWER_IS_BETTER = frozenset(
-    {
-        "false_refusal_rate",
-        "duplicate_sentences",
-        "fragments",
-        *(f"false_refusal_rate[{k}]" for k in ANSWER_KINDS),
-    }
-)
-NOT_GATED = frozenset({"answer_words"})  # reported, but neither longer nor shorter is a regression
 
 
 def _ranking(case: Case, hits: list[Hit]) -> dict[str, float]:
@@ -109,7 +102,7 @@ def run(
 ) -> dict:
     """Score `cases`; returns {"modes": {mode: aggregates}, "calibration": ..., "cases": [...],
     "never_retrieved": [doc ids no case retrieved in the first mode's top 10]}."""
-    records = []
+    rows = []
     retrieved_docs: set[str] = set()
     for case in progress(cases, desc="cases", unit="case", disable=None):
         record: dict = {"id": case.id, "question": case.question, "tags": case.tags, "retrieval": {}}
@@ -135,23 +128,23 @@ def run(
                 )
             record["record"] = answer.model_dump()
             record["answerability"] = answer.answerability.probability if answer.answerability else 0.0
-        records.append(record)
+        rows.append(record)
     return {
-        "modes": aggregate(records, modes, answered=answerer is not None),
-        "calibration": calibrate(records),
+        "modes": aggregate(rows, modes, answered=answerer is not None),
+        "calibration": calibrate(rows),
         "never_retrieved": sorted(_all_docs(retriever) - retrieved_docs),
-        "cases": records,
+        "cases": rows,
     }
 
 
 def _all_docs(retriever: Retriever) -> set[str]:
-    return {m[schema.DOC_ID] for m in head_metadatas(retriever.store)}
+    return {m[records.DOC_ID] for m in head_metadatas(retriever.store)}
 
 
-def calibrate(records: list[dict], step: float = 0.01) -> dict:
+def calibrate(rows: list[dict], step: float = 0.01) -> dict:
     """Refusal over a grid of answerability thresholds on these cases: what `--fit-answerability`
     fits on its own data, shown here for any case set (refused at t when P(answerable) < t)."""
-    scored = [r for r in records if "answerability" in r]
+    scored = [r for r in rows if "answerability" in r]
     unanswerable = [r["answerability"] for r in scored if not r["answerable"]]
     answerable = [r["answerability"] for r in scored if r["answerable"]]
     if not unanswerable or not answerable:
@@ -196,16 +189,16 @@ def metric_names(block: dict) -> list[str]:
     return list(block.get("ci95", {}))
 
 
-def aggregate(records: list[dict], modes: Sequence[Mode], answered: bool) -> dict:
+def aggregate(rows: list[dict], modes: Sequence[Mode], answered: bool) -> dict:
     out: dict[str, dict] = {mode: {} for mode in modes}
     for mode in modes:
-        scored = [r["retrieval"][mode] for r in records if mode in r["retrieval"]]
+        scored = [r["retrieval"][mode] for r in rows if mode in r["retrieval"]]
         for metric in RETRIEVAL_METRICS if scored else ():
             _put(out[mode], metric, [s[metric] for s in scored])
     if answered:
         # The answer path ran with the first mode only.
         primary = out[modes[0]]
-        answers = [r for r in records if "answer" in r]
+        answers = [r for r in rows if "answer" in r]
         for metric in ANSWER_METRICS:
             values = [r["answer"][metric] for r in answers if metric in r["answer"]]
             if values:
@@ -239,21 +232,9 @@ def aggregate(records: list[dict], modes: Sequence[Mode], answered: bool) -> dic
     return out
 
 
-def compare(current: dict, baseline: dict) -> tuple[list[str], list[str]]:
-    """Lines of per-metric deltas, and the regressions among them.
-
-    A metric regresses when its new mean falls outside the baseline's 95 % interval on the bad
-    side: the drop is larger than sampling noise explains.
-    """
-    lines, regressions = [], []
-    for mode, block in baseline.get("modes", {}).items():
-        for metric in metric_names(block):
-            base, now = stat(block, metric), stat(current.get("modes", {}).get(mode, {}), metric)
-            if base is None or now is None or metric in NOT_GATED:
-                continue
-            worse = now.mean > base.high if metric in LOWER_IS_BETTER else now.mean < base.low
-            line = f"{mode:7} {metric:20} {base.mean:.3f} -> {now.mean:.3f} ({now.mean - base.mean:+.3f})"
-            lines.append(line + ("  REGRESSION" if worse else ""))
-            if worse:
-                regressions.append(line)
-    return lines, regressions
+def collection_for(corpus: Path) -> str:
+    """The collection an evaluation corpus is ingested into: its own, named after the folder and a
+    hash of its path, so evaluating never touches the product's documents."""
+    resolved = corpus.resolve()
+    tag = hashlib.sha256(str(resolved).encode()).hexdigest()[:8]
+    return f"eval_{re.sub(r'[^A-Za-z0-9_-]', '_', resolved.name)[:40]}_{tag}"

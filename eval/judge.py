@@ -5,8 +5,8 @@ are reported under `judge_*` names, apart from the deterministic metrics."""
 from __future__ import annotations
 
 from eval.cases import Case
+from rag.records import Answer
 from rag.settings import Settings
-from rag.types import Answer
 
 
 class Judge:

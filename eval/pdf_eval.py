@@ -1,7 +1,7 @@
 """The PDF evaluation (`rag eval --pdf`): text fidelity, the PDF penalty, and real reports.
 
 **Fidelity**, on `eval/pdfs/squad/`: each `<name>.pdf` (the SQuAD articles drawn as two-column,
-justified, hyphenated pages by `eval/pdf_render.py`) beside a `<name>.json` truth file (title,
+justified, hyphenated pages by `bench/pdf_render.py`) beside a `<name>.json` truth file (title,
 headings and paragraphs in order, the running header). Each measure is a share of the
 extracted, cleaned text:
 

@@ -17,7 +17,7 @@ from typing import Literal
 
 from index.loaders import SUPPORTED_EXTENSIONS
 from index.sync import FileResult, Ingestor
-from rag import schema
+from rag import records
 from rag.store import head_metadatas
 
 MAX_NAME = 120  # characters kept of an uploaded file's name
@@ -76,13 +76,13 @@ class Library:
         """Every complete document in the store (its head chunk is written last), by id."""
         upload_root = str(self.upload_dir.resolve())
         docs = {
-            m[schema.DOC_ID]: DocumentInfo(
-                doc_id=m[schema.DOC_ID],
-                title=m[schema.TITLE],
-                path=m[schema.PATH],
-                chunks=int(m[schema.N_CHUNKS]),
-                ingested_at=m[schema.INGESTED_AT],
-                uploaded=m[schema.ROOT] == upload_root,
+            m[records.DOC_ID]: DocumentInfo(
+                doc_id=m[records.DOC_ID],
+                title=m[records.TITLE],
+                path=m[records.PATH],
+                chunks=int(m[records.N_CHUNKS]),
+                ingested_at=m[records.INGESTED_AT],
+                uploaded=m[records.ROOT] == upload_root,
             )
             for m in head_metadatas(self.ingestor.store)
         }
@@ -152,11 +152,11 @@ class Library:
         """Remove a document's chunks (and its file, when it was uploaded). Returns chunks removed;
         0 means there was no such document."""
         # Any one chunk names the file; every version of an upload lives at the same path.
-        one = self.ingestor.store.client.get(where={schema.DOC_ID: doc_id}, limit=1, include=["metadatas"])
+        one = self.ingestor.store.client.get(where={records.DOC_ID: doc_id}, limit=1, include=["metadatas"])
         removed = self.ingestor.remove(doc_id)
         for meta in one["metadatas"]:
-            if meta[schema.ROOT] == str(self.upload_dir.resolve()):
-                Path(meta[schema.PATH]).unlink(missing_ok=True)
+            if meta[records.ROOT] == str(self.upload_dir.resolve()):
+                Path(meta[records.PATH]).unlink(missing_ok=True)
         if removed:
             self.on_change()
         return removed

@@ -45,7 +45,7 @@ from index.clean import CleanResult, clean_pages
 from index.discover import Discovery, SourceFile, discover
 from index.loaders import LoadedFile, LoadError, load_file
 from index.sections import locate
-from rag import schema
+from rag import records
 from rag.embeddings import Embedder
 from rag.store import head_metadatas
 
@@ -172,7 +172,7 @@ class Ingestor:
     def remove(self, doc_id: str) -> int:
         """Delete every chunk of one document (all versions); returns how many. Takes the lock."""
         with self._locked():
-            ids = self.store.client.get(where={schema.DOC_ID: doc_id}, include=[])["ids"]
+            ids = self.store.client.get(where={records.DOC_ID: doc_id}, include=[])["ids"]
             self._delete(ids)
             return len(ids)
 
@@ -213,7 +213,7 @@ class Ingestor:
     def _heads(self) -> dict[str, list[dict]]:
         heads: dict[str, list[dict]] = {}
         for meta in head_metadatas(self.store):
-            heads.setdefault(meta[schema.DOC_ID], []).append(meta)
+            heads.setdefault(meta[records.DOC_ID], []).append(meta)
         return heads
 
     def _prepare(self, src: SourceFile, heads: list[dict]) -> _Pending | FileResult:
@@ -238,9 +238,9 @@ class Ingestor:
         # Per document, so identical files in two places never share a version.
         version = hashlib.sha256(f"{self.pipeline}:{src.doc_id}:{content_hash}".encode()).hexdigest()[:16]
         for head in heads:
-            if head[schema.VERSION] == version and head[schema.PATH] == str(src.path):
+            if head[records.VERSION] == version and head[records.PATH] == str(src.path):
                 result.status = "unchanged"
-                result.chunks = int(head[schema.N_CHUNKS])
+                result.chunks = int(head[records.N_CHUNKS])
                 return _Pending(result, version, nodes=[])
 
         try:
@@ -270,28 +270,28 @@ class Ingestor:
         nodes = []
         for i, chunk in enumerate(chunks):
             metadata = {
-                schema.DOC_ID: src.doc_id,
-                schema.CONTENT_HASH: content_hash,
-                schema.VERSION: version,
-                schema.CHUNK_INDEX: i,
-                schema.N_CHUNKS: len(chunks),
-                schema.CHAR_START: chunk.start,
-                schema.CHAR_END: chunk.end,
-                schema.PATH: str(src.path),
-                schema.ROOT: str(src.root),
-                schema.TITLE: title,
-                schema.INGESTED_AT: now,
-                schema.EMBEDDER: self.embedder.name,
-                **schema.page_metadata(cleaned.page_starts, loaded.labels, chunk.start, chunk.end),
+                records.DOC_ID: src.doc_id,
+                records.CONTENT_HASH: content_hash,
+                records.VERSION: version,
+                records.CHUNK_INDEX: i,
+                records.N_CHUNKS: len(chunks),
+                records.CHAR_START: chunk.start,
+                records.CHAR_END: chunk.end,
+                records.PATH: str(src.path),
+                records.ROOT: str(src.root),
+                records.TITLE: title,
+                records.INGESTED_AT: now,
+                records.EMBEDDER: self.embedder.name,
+                **records.page_metadata(cleaned.page_starts, loaded.labels, chunk.start, chunk.end),
             }
             if section := sections.path(chunk.start):
-                metadata[schema.SECTION] = section
+                metadata[records.SECTION] = section
             if inner := sections.starts_within(chunk.start, chunk.end):
-                metadata[schema.SECTION_BREAKS] = json.dumps(inner)
-            hidden = [k for k in metadata if k != schema.TITLE]
+                metadata[records.SECTION_BREAKS] = json.dumps(inner)
+            hidden = [k for k in metadata if k != records.TITLE]
             nodes.append(
                 TextNode(
-                    id_=schema.chunk_id(src.doc_id, version, i),
+                    id_=records.chunk_id(src.doc_id, version, i),
                     text=chunk.text,
                     start_char_idx=chunk.start,
                     end_char_idx=chunk.end,
@@ -322,14 +322,14 @@ class Ingestor:
         if nodes:
             # Chroma ignores an add of an existing id, so clear the ids first: the add becomes an upsert.
             self._delete([n.node_id for n in nodes])
-            self._add([n for n in nodes if n.metadata[schema.CHUNK_INDEX] != 0])
-            self._add([n for n in nodes if n.metadata[schema.CHUNK_INDEX] == 0])  # heads mark completion
+            self._add([n for n in nodes if n.metadata[records.CHUNK_INDEX] != 0])
+            self._add([n for n in nodes if n.metadata[records.CHUNK_INDEX] == 0])  # heads mark completion
             run.report.chunks_embedded += len(nodes)
         stale = self.store.get_nodes(
             None,
             filters=_filters(
-                (schema.DOC_ID, FilterOperator.IN, [p.result.doc_id for p in batch]),
-                (schema.VERSION, FilterOperator.NIN, [p.version for p in batch]),
+                (records.DOC_ID, FilterOperator.IN, [p.result.doc_id for p in batch]),
+                (records.VERSION, FilterOperator.NIN, [p.version for p in batch]),
             ),
         )
         self._delete([n.node_id for n in stale])
@@ -345,17 +345,17 @@ class Ingestor:
             self.store.delete_nodes(ids[start : start + ADD_LIMIT])
 
     def _prune(self, roots: list[Path], keep: set[str], report: IngestReport) -> list[FileResult]:
-        conditions = [(schema.ROOT, FilterOperator.IN, [str(r) for r in roots])]
+        conditions = [(records.ROOT, FilterOperator.IN, [str(r) for r in roots])]
         if keep:
-            conditions.append((schema.DOC_ID, FilterOperator.NIN, sorted(keep)))
+            conditions.append((records.DOC_ID, FilterOperator.NIN, sorted(keep)))
         gone = self.store.get_nodes(None, filters=_filters(*conditions))
         self._delete([n.node_id for n in gone])
         report.chunks_removed += len(gone)
         removed: dict[str, FileResult] = {}
         for node in gone:
-            doc_id = node.metadata[schema.DOC_ID]
+            doc_id = node.metadata[records.DOC_ID]
             entry = removed.setdefault(
-                doc_id, FileResult(path=node.metadata[schema.PATH], status="removed", doc_id=doc_id)
+                doc_id, FileResult(path=node.metadata[records.PATH], status="removed", doc_id=doc_id)
             )
             entry.chunks += 1
         return list(removed.values())

@@ -19,11 +19,11 @@ from rag.answerability import AnswerabilityModel, Evidence, TermWeights, feature
 from rag.extractive import answer_text, normalise, said
 from rag.llm import LLM, Message, says_it_does_not_know
 from rag.question import Question, analyse, stems
+from rag.records import Answer, Answerability, Composition, Mode, SentenceSupport, Source, Turn
 from rag.retrieval import Hit, Retriever
 from rag.settings import Settings
 from rag.support import Quote, Support, SupportChecker
 from rag.tokens import get_encoding
-from rag.types import Answer, Answerability, Composition, Mode, SentenceSupport, Source, Turn
 
 # Settings recorded with every Answer, so it can be replayed.
 _RECORDED = (

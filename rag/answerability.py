@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.question import NEGATION, Question, content_words, stem
-from rag.types import Answerability
+from rag.records import Answerability
 
 MODEL_PATH = Path(__file__).resolve().parent / "answerability_model.json"
 PASSAGES = 3  # the top passages whose words and sentences are read

@@ -39,7 +39,7 @@ import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from pydantic import Field, PrivateAttr
 
-from rag.models import sha256_file
+from rag.gguf import sha256_file
 from rag.offline import package_dir
 from rag.settings import Settings
 

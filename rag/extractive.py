@@ -24,8 +24,8 @@ import numpy as np
 
 from rag.answerability import has_answer
 from rag.question import Question, stems
+from rag.records import Composition, Pick
 from rag.support import Quote, SupportChecker, blend
-from rag.types import Composition, Pick
 
 WORD_BUDGET = 90  # explain / summary answers
 MAX_PICKS = 4

@@ -16,7 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from rag.types import Answer, Turn
+from rag.records import Answer, Turn
 
 Rating = Literal["up", "down"]
 

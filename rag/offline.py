@@ -26,7 +26,7 @@ def package_dir(package: str) -> Path:
     """Folder of an installed package, found without importing it (some print on import)."""
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError(f"package {package!r} is not installed")
+        raise ModuleNotFoundError(f"package {package!r} is not installed", name=package)
     return Path(next(iter(spec.submodule_search_locations)))
 
 

@@ -27,11 +27,11 @@ from llama_index.core.retrievers.fusion_retriever import FUSION_MODES
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 from llama_index.vector_stores.chroma import ChromaVectorStore
 
-from rag import schema
+from rag import records
 from rag.answerability import TermWeights
 from rag.embeddings import Embedder, unit_rows
 from rag.question import stem
-from rag.types import Mode
+from rag.records import Mode
 
 # Each retriever offers this many candidates (at least) before fusion cuts to top_k: reciprocal
 # rank fusion over two top-3 lists can only reorder six chunks.
@@ -48,7 +48,7 @@ FUSIONS = {"dist": FUSION_MODES.DIST_BASED_SCORE, "rrf": FUSION_MODES.RECIPROCAL
 
 @dataclass(frozen=True)
 class Hit:
-    chunk: schema.StoredChunk
+    chunk: records.StoredChunk
     score: float  # the score the mode ranks by: fused (dist or rrf) for hybrid, else the retriever's own
     dense: float | None  # cosine similarity (-1..1), when dense retrieval returned this chunk
     bm25: float | None  # BM25 score, when BM25 returned this chunk
@@ -67,9 +67,9 @@ def check_embedder(store: ChromaVectorStore, embedder: Embedder) -> None:
     One chunk is enough: an ingest re-embeds every chunk when the embedder changes.
     """
     got = store.client.get(limit=1, include=["metadatas"])
-    stored = got["metadatas"][0].get(schema.EMBEDDER) if got["metadatas"] else None
+    stored = got["metadatas"][0].get(records.EMBEDDER) if got["metadatas"] else None
     if stored is not None and stored != embedder.name:
-        raise schema.EmbedderMismatch(
+        raise records.EmbedderMismatch(
             f"the store's chunks were embedded by {stored!r} but queries would be embedded by "
             f"{embedder.name!r}: run `rag ingest` on the documents again (it re-embeds them), or set "
             "RAG_EMBED_BACKEND / RAG_EMBED_MODEL back to what built the store"
@@ -258,7 +258,7 @@ class Retriever:
         node = hit.node
         cosine = _cosine(dense[node.node_id]) if node.node_id in dense else None
         return Hit(
-            chunk=schema.StoredChunk.from_metadata(node.node_id, node.get_content(), node.metadata),
+            chunk=records.StoredChunk.from_metadata(node.node_id, node.get_content(), node.metadata),
             score=cosine if mode == "dense" else float(hit.score or 0.0),
             dense=cosine,
             bm25=bm25.get(node.node_id),

@@ -1,7 +1,7 @@
 """Every setting of the product, read from `RAG_*` environment variables or a `.env` file.
 
-One `Settings` object is built by the composition root (`rag.cli`) and passed down; nothing
-reads the environment anywhere else.
+One `Settings` object is built by the composition root (`app.components.load_settings`) and
+passed down; nothing reads the environment anywhere else.
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from rag.types import Mode
+from rag.records import Mode
+
+SECRETS = frozenset({"llm_api_key", "judge_api_key", "api_keys", "api_admin_keys"})
 
 
 class Settings(BaseSettings):
@@ -183,3 +185,7 @@ class Settings(BaseSettings):
                 f"RAG_CHUNK_OVERLAP ({self.chunk_overlap}) must be below RAG_CHUNK_SIZE ({self.chunk_size})"
             )
         return self
+
+    def public(self) -> dict:
+        """The settings as JSON values, secrets left out: what results files and reports record."""
+        return self.model_dump(mode="json", exclude=set(SECRETS))

@@ -10,7 +10,7 @@ from urllib.parse import urlparse
 
 from llama_index.vector_stores.chroma import ChromaVectorStore
 
-from rag import schema
+from rag import records
 from rag.settings import Settings
 
 
@@ -47,4 +47,4 @@ def open_store(settings: Settings, collection: str | None = None) -> ChromaVecto
 def head_metadatas(store: ChromaVectorStore) -> list[dict]:
     """The metadata of every document version's head chunk (chunk 0, written last, so a head
     means its version is complete): one query for the document list and the ingest's check."""
-    return store.client.get(where={schema.CHUNK_INDEX: 0}, include=["metadatas"])["metadatas"]
+    return store.client.get(where={records.CHUNK_INDEX: 0}, include=["metadatas"])["metadatas"]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from eval.local_server import free_port, wait_until_up
+from bench.local_server import free_port, wait_until_up
 from rag.offline import enforce_offline
 
 REPO = Path(__file__).resolve().parent.parent

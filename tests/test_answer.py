@@ -12,10 +12,10 @@ from index.clean import clean_text
 from rag.answer import Answerer
 from rag.extractive import ExtractiveComposer
 from rag.llm import Message
+from rag.records import Answer, Turn
 from rag.retrieval import Retriever
 from rag.settings import Settings
 from rag.support import SupportChecker
-from rag.types import Answer, Turn
 
 QUESTION = "What does the author say about refining capacity?"
 

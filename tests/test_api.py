@@ -17,7 +17,7 @@ from eval.local_server import free_port
 from index.clean import clean_text
 from index.components import build_ingestor
 from rag.llm import Message
-from rag.types import Answer
+from rag.records import Answer
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eval import bench
-from eval.corpus_gen import generate, seed_documents, variant
-from eval.load import percentiles
+from bench import run as bench
+from bench.corpus_gen import generate, seed_documents, variant
+from bench.load import percentiles
 from index.chunking import Chunker
 from rag.embeddings import HashEmbedding, hash_embedder
 from rag.settings import Settings

@@ -10,19 +10,19 @@ from pathlib import Path
 
 import pytest
 
-from rag.cli import main
+from app.cli import main
 
 
 def _run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "rag.cli", *args], capture_output=True, text=True, env=env, timeout=300
+        [sys.executable, "-m", "app.cli", *args], capture_output=True, text=True, env=env, timeout=300
     )
 
 
 def test_help_does_not_import_heavy_libraries():
     code = (
         "import sys, contextlib, io\n"
-        "from rag.cli import main\n"
+        "from app.cli import main\n"
         "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
         "    main(['--help'])\n"
         "heavy = [m for m in ('torch', 'chromadb', 'llama_index', 'transformers') if m in sys.modules]\n"
@@ -120,7 +120,7 @@ def test_chat_answers_follow_ups_until_end_of_input(corpus: Path, hash_env: dict
     assert _run("ingest", str(corpus), env=hash_env).returncode == 0
     env = {**hash_env, "RAG_ANSWERABILITY_THRESHOLD": "0.05", "RAG_LLM": "extractive"}
     chat = subprocess.run(
-        [sys.executable, "-m", "rag.cli", "chat"],
+        [sys.executable, "-m", "app.cli", "chat"],
         input="What does the author say about refining capacity?\nand recycling?\n",
         capture_output=True, text=True, env=env, timeout=300,
     )  # fmt: skip
@@ -144,7 +144,7 @@ def test_serve_refuses_unsafe_setups_before_loading_anything(tmp_path: Path, has
 def test_eval_exports_thumbs_down_answers_as_draft_cases(tmp_path: Path, hash_env: dict):
     from eval.cases import read_cases
     from rag.feedback import FeedbackStore
-    from rag.types import Answer, Turn
+    from rag.records import Answer, Turn
 
     store = FeedbackStore(tmp_path / "data" / "feedback.sqlite3")
     answer = Answer(question="Who runs the mill?", condensed_query="Who runs the mill?", answer="Nobody [1].",

@@ -11,13 +11,14 @@ from pathlib import Path
 import pytest
 
 from eval.cases import read_cases
-from eval.harness import RETRIEVAL_METRICS, compare, run
+from eval.gate import compare
+from eval.harness import RETRIEVAL_METRICS, run
 from rag.answer import Answerer
 from rag.extractive import ExtractiveComposer
+from rag.records import MODES
 from rag.retrieval import Retriever
 from rag.settings import Settings
 from rag.support import SupportChecker
-from rag.types import MODES
 
 REPO = Path(__file__).resolve().parent.parent
 GOLD = REPO / "eval" / "cases" / "sample.jsonl"
@@ -80,7 +81,7 @@ def test_rag_eval_writes_reports_and_the_gate_sets_the_exit_status(tmp_path: Pat
 
     def rag_eval(*extra: str) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [sys.executable, "-m", "rag.cli", "eval", str(GOLD), "--retrieval-only", "--mode", "all", *extra],
+            [sys.executable, "-m", "app.cli", "eval", str(GOLD), "--retrieval-only", "--mode", "all", *extra],
             capture_output=True, text=True, env=env, timeout=600,
         )  # fmt: skip
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from fake_openai import fake_openai
+from support.fake_openai import fake_openai
 
 from eval.cases import Case
 from eval.judge import Judge
+from rag.records import Answer, Source
 from rag.settings import Settings
-from rag.types import Answer, Source
 
 
 def _verdict(body: dict) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fake_openai import fake_openai
+from support.fake_openai import fake_openai
 
 from rag.answer import Answerer
 from rag.llm import OpenAILLM, build_llm

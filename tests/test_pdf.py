@@ -76,14 +76,14 @@ def test_a_paragraph_running_over_a_page_break_is_one_paragraph_and_pages_are_ma
 def test_page_metadata_of_every_chunk_matches_where_its_text_sits():
     pages = [[("para", f"Page {n} says: " + PROSE * 4)] for n in range(1, 6)]
     text, starts, loaded = stored(report_pdf(pages))
-    from rag import schema
+    from rag import records
 
     for chunk in Chunker(64, 8).split(text):
-        meta = schema.page_metadata(starts, loaded.labels, chunk.start, chunk.end)
+        meta = records.page_metadata(starts, loaded.labels, chunk.start, chunk.end)
         first = text.rfind("Page ", 0, chunk.start + len("Page "))
         # The chunk starts on the page whose "Page n says" came last before it.
-        assert meta[schema.PAGE] == (int(text[first + 5]) if first >= 0 else 1)
-        assert meta[schema.PAGE] <= meta[schema.PAGE_END]
+        assert meta[records.PAGE] == (int(text[first + 5]) if first >= 0 else 1)
+        assert meta[records.PAGE] <= meta[records.PAGE_END]
 
 
 @pytest.mark.parametrize(
@@ -152,7 +152,7 @@ def test_a_real_report_has_no_running_header_leader_chunk_or_symbol_glyph():
 def test_bad_pdfs_fail_one_by_one_with_a_clear_line_and_the_rest_is_ingested(make_ingestor, tmp_path: Path):
     from conftest import store_rows
 
-    from rag import schema
+    from rag import records
 
     folder = tmp_path / "reports"
     folder.mkdir()
@@ -187,10 +187,10 @@ def test_bad_pdfs_fail_one_by_one_with_a_clear_line_and_the_rest_is_ingested(mak
     assert results["appendix.pdf"].error.endswith("MB limit (RAG_MAX_FILE_MB)")
     assert results["good.pdf"].status == "added"
     rows = store_rows(ingestor.store)
-    assert rows and all(meta[schema.DOC_ID] == "reports/good.pdf" for _, _, meta in rows)
-    assert {meta[schema.PAGE] for _, _, meta in rows} >= {1}
-    assert max(meta[schema.PAGE_END] for _, _, meta in rows) == 3
-    assert all(meta.get(schema.SECTION) == "1 Cargo" for _, _, meta in rows)
+    assert rows and all(meta[records.DOC_ID] == "reports/good.pdf" for _, _, meta in rows)
+    assert {meta[records.PAGE] for _, _, meta in rows} >= {1}
+    assert max(meta[records.PAGE_END] for _, _, meta in rows) == 3
+    assert all(meta.get(records.SECTION) == "1 Cargo" for _, _, meta in rows)
 
 
 def test_penalty_compares_the_same_questions_in_every_format():

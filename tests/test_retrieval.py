@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from rag.records import MODES
 from rag.retrieval import Retriever, index_version
-from rag.types import MODES
 
 
 @pytest.fixture
@@ -95,8 +95,8 @@ def test_both_fusions_rank_hybrid_hits(ingested, tmp_path: Path, fusion):
 def test_a_store_embedded_by_another_model_is_refused(ingested):
     from dataclasses import replace
 
+    from rag.records import EmbedderMismatch
     from rag.retrieval import check_embedder
-    from rag.schema import EmbedderMismatch
 
     check_embedder(ingested.store, ingested.embedder)  # the embedder that built it: fine
     other = replace(ingested.embedder, name="all-MiniLM-L6-v2+onnx-int8")

@@ -13,20 +13,20 @@ from filelock import FileLock
 from index import sync
 from index.clean import clean_text
 from index.sync import IngestLocked
-from rag import schema
+from rag import records
 
 REQUIRED_METADATA = (
-    schema.DOC_ID,
-    schema.CONTENT_HASH,
-    schema.VERSION,
-    schema.CHUNK_INDEX,
-    schema.N_CHUNKS,
-    schema.CHAR_START,
-    schema.CHAR_END,
-    schema.PATH,
-    schema.ROOT,
-    schema.TITLE,
-    schema.INGESTED_AT,
+    records.DOC_ID,
+    records.CONTENT_HASH,
+    records.VERSION,
+    records.CHUNK_INDEX,
+    records.N_CHUNKS,
+    records.CHAR_START,
+    records.CHAR_END,
+    records.PATH,
+    records.ROOT,
+    records.TITLE,
+    records.INGESTED_AT,
 )
 
 
@@ -38,12 +38,12 @@ def test_first_ingest_stores_every_chunk_with_its_metadata(make_ingestor, corpus
     assert len(rows) == report.chunks_embedded == report.chunks_in_store > 2
     for chunk_id, text, meta in rows:
         assert all(key in meta for key in REQUIRED_METADATA), chunk_id
-        assert meta[schema.DOC_ID].startswith("corpus/")
-        cleaned = clean_text(Path(meta[schema.PATH]).read_text()).text
+        assert meta[records.DOC_ID].startswith("corpus/")
+        cleaned = clean_text(Path(meta[records.PATH]).read_text()).text
         # A citation can always be turned back into the exact span of the cleaned text.
-        assert cleaned[meta[schema.CHAR_START] : meta[schema.CHAR_END]] == text
-        assert chunk_id == schema.chunk_id(
-            meta[schema.DOC_ID], meta[schema.VERSION], meta[schema.CHUNK_INDEX]
+        assert cleaned[meta[records.CHAR_START] : meta[records.CHAR_END]] == text
+        assert chunk_id == records.chunk_id(
+            meta[records.DOC_ID], meta[records.VERSION], meta[records.CHUNK_INDEX]
         )
 
 
@@ -69,9 +69,9 @@ def test_editing_one_file_reembeds_only_that_file(make_ingestor, corpus: Path):
         "corpus/004_dd6e77b3f402edf5.txt": "updated",
     }
     rows = store_rows(ingestor.store)
-    edited_rows = [m for _, _, m in rows if m[schema.DOC_ID] == "corpus/004_dd6e77b3f402edf5.txt"]
+    edited_rows = [m for _, _, m in rows if m[records.DOC_ID] == "corpus/004_dd6e77b3f402edf5.txt"]
     assert report.chunks_embedded == len(edited_rows)
-    assert len({m[schema.VERSION] for m in edited_rows}) == 1, "old version's chunks must be gone"
+    assert len({m[records.VERSION] for m in edited_rows}) == 1, "old version's chunks must be gone"
     assert any("sodium-ion" in text for _, text, _ in rows)
 
 
@@ -81,11 +81,13 @@ def test_prune_removes_deleted_files_only_with_flag(make_ingestor, corpus: Path)
     (corpus / "000_6aae78438c92dd18.txt").unlink()
     assert ingestor.ingest([corpus]).count("removed") == 0
     assert any(
-        m[schema.DOC_ID].endswith("000_6aae78438c92dd18.txt") for _, _, m in store_rows(ingestor.store)
+        m[records.DOC_ID].endswith("000_6aae78438c92dd18.txt") for _, _, m in store_rows(ingestor.store)
     )
     report = ingestor.ingest([corpus], prune=True)
     assert report.count("removed") == 1
-    assert {m[schema.DOC_ID] for _, _, m in store_rows(ingestor.store)} == {"corpus/004_dd6e77b3f402edf5.txt"}
+    assert {m[records.DOC_ID] for _, _, m in store_rows(ingestor.store)} == {
+        "corpus/004_dd6e77b3f402edf5.txt"
+    }
 
 
 def test_prune_given_a_file_never_removes_its_siblings(make_ingestor, corpus: Path):
@@ -93,7 +95,7 @@ def test_prune_given_a_file_never_removes_its_siblings(make_ingestor, corpus: Pa
     ingestor.ingest([corpus])
     report = ingestor.ingest([corpus / "004_dd6e77b3f402edf5.txt"], prune=True)
     assert report.count("removed") == 0
-    assert len({m[schema.DOC_ID] for _, _, m in store_rows(ingestor.store)}) == 2
+    assert len({m[records.DOC_ID] for _, _, m in store_rows(ingestor.store)}) == 2
 
 
 def test_doc_id_is_the_same_for_a_folder_or_a_file(make_ingestor, corpus: Path):
@@ -107,7 +109,7 @@ def test_duplicated_sample_document_stores_no_text_twice(make_ingestor, corpus: 
     ingestor = make_ingestor()
     ingestor.ingest([corpus / "000_6aae78438c92dd18.txt"])
     stored = "\n".join(
-        text for _, text, _ in sorted(store_rows(ingestor.store), key=lambda r: r[2][schema.CHUNK_INDEX])
+        text for _, text, _ in sorted(store_rows(ingestor.store), key=lambda r: r[2][records.CHUNK_INDEX])
     )
     paragraphs = [p for p in (corpus / "000_6aae78438c92dd18.txt").read_text().splitlines() if len(p) > 40]
     assert paragraphs

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from index.components import Components, assemble
+from app.components import Components, assemble
 from rag.answer import Answerer
 from rag.embeddings import hash_embedder
 from rag.extractive import ExtractiveComposer

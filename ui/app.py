@@ -1,6 +1,6 @@
 """The staff UI: chat with cited, checked answers, and the documents behind them.
 
-`build_ui(components)` returns the Blocks; `api.app` mounts it at `/` with `mount_options()`
+`build_ui(components)` returns the Blocks; `app.server` mounts it at `/` with `mount_options()`
 (Gradio 6 takes theme and CSS at mount/launch time, not in the Blocks constructor). The logic
 is in `ui.handlers`; this module only lays out components and wires events to it.
 """
@@ -12,9 +12,8 @@ from pathlib import Path
 
 import gradio as gr
 
-from index.components import Components
 from index.loaders import SUPPORTED_EXTENSIONS
-from rag.types import MODES
+from rag.records import MODES
 from ui import handlers, render
 
 NOT_ADMIN = "Only admins may upload or delete documents: sign in as `admin` with an admin key."
@@ -47,7 +46,7 @@ def mount_options() -> dict:
 
 
 def build_ui(
-    components: Components, may_change_documents: Callable[[str | None], bool] = lambda user: True
+    components: handlers.UiServices, may_change_documents: Callable[[str | None], bool] = lambda user: True
 ) -> gr.Blocks:
     """`may_change_documents(user name)` guards upload and delete (the server's admin keys)."""
     settings = components.settings

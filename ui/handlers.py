@@ -1,4 +1,4 @@
-"""What the UI's buttons do, as plain functions over `Components`: testable without Gradio.
+"""What the UI's buttons do, as plain functions over `UiServices`: testable without Gradio.
 
 The conversation lives in a list of `Exchange`s (kept per browser session in a gr.State); the
 chat messages are always rendered from it, so message 2i and 2i+1 belong to exchange i.
@@ -10,18 +10,30 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
-from index.components import Components
+from index.library import Library
 from index.sync import IngestLocked
+from rag.answer import Answerer
+from rag.feedback import FeedbackStore
 from rag.question import question_problem
-from rag.types import Answer, Turn
+from rag.records import Answer, Turn
+from rag.settings import Settings
 from ui import render
 
 log = logging.getLogger(__name__)
 
 LOCKED = "Another ingest is running (an upload, a delete or `rag ingest`): try again in a moment."
 THINKING = "_Searching the documents…_"
+
+
+class UiServices(Protocol):
+    """What the UI needs from the composition root (`app.components.Components` has it)."""
+
+    settings: Settings
+    answerer: Answerer
+    library: Library
+    feedback: FeedbackStore
 
 
 @dataclass
@@ -70,7 +82,7 @@ def history(exchanges: Sequence[Exchange]) -> list[Turn]:
 
 
 def chat(
-    components: Components,
+    components: UiServices,
     question: str,
     exchanges: Sequence[Exchange],
     mode: str | None = None,
@@ -122,7 +134,7 @@ def _short(exc: Exception, limit: int = 200) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _store_is_empty(components: Components) -> bool:
+def _store_is_empty(components: UiServices) -> bool:
     try:
         return not components.library.documents()
     except Exception:
@@ -151,7 +163,7 @@ def rating(liked: bool | str | None) -> str | None:
 
 
 def feedback(
-    components: Components,
+    components: UiServices,
     exchanges: Sequence[Exchange],
     message_index: int,
     rating: str | None,
@@ -171,7 +183,7 @@ def feedback(
 # -- documents -------------------------------------------------------------------------------
 
 
-def documents(components: Components, status: str = "") -> LibraryView:
+def documents(components: UiServices, status: str = "") -> LibraryView:
     docs = components.library.documents()
     if not status and not docs:
         status = render.NO_DOCUMENTS
@@ -184,7 +196,7 @@ def read_files(paths: Sequence[str | Path]) -> list[tuple[str, bytes]]:
 
 
 def upload(
-    components: Components,
+    components: UiServices,
     files: Sequence[tuple[str, bytes]],
     progress: Callable[[int, int, str], None] | None = None,
 ) -> LibraryView:
@@ -198,7 +210,7 @@ def upload(
     return documents(components, render.upload_markdown(results))
 
 
-def delete(components: Components, doc_id: str | None) -> LibraryView:
+def delete(components: UiServices, doc_id: str | None) -> LibraryView:
     if not doc_id:
         return documents(components, "Choose a document to delete first.")
     try:

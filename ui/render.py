@@ -13,7 +13,7 @@ from pathlib import PurePath
 
 from index.library import DocumentInfo
 from index.sync import FileResult
-from rag.types import Answer, Source
+from rag.records import Answer, Source
 
 NO_DOCUMENTS = "No documents are ingested yet: upload some in the **Documents** tab or run `rag ingest`."
 # Markdown a document could smuggle into the chat (links, images, emphasis, code, headings,

@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from eval.local_server import wait_until_up
+from bench.local_server import wait_until_up
 
 REPO = Path(__file__).resolve().parents[2]
 SHOTS = REPO / "test-artifacts" / "browser"
@@ -40,7 +40,7 @@ pytestmark = [
 
 
 def _rag(*args: str) -> list[str]:
-    return [sys.executable, "-m", "rag.cli", *args]
+    return [sys.executable, "-m", "app.cli", *args]
 
 
 @pytest.fixture

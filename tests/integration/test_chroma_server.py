@@ -13,7 +13,7 @@ import pytest
 
 def _rag(*args: str, env: dict) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "rag.cli", *args], capture_output=True, text=True, env=env, timeout=600
+        [sys.executable, "-m", "app.cli", *args], capture_output=True, text=True, env=env, timeout=600
     )
 
 

@@ -15,7 +15,7 @@ from conftest import store_rows
 
 from index.chunking import Chunker
 from index.clean import clean_text
-from rag import schema
+from rag import records
 from rag.embeddings import build_embedder
 from rag.settings import Settings
 
@@ -89,7 +89,7 @@ def test_batch_equals_one_at_a_time(backends: dict, texts: list[str]):
 
 def _ingest(corpus: Path, env: dict) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "rag.cli", "ingest", str(corpus), "--json"],
+        [sys.executable, "-m", "app.cli", "ingest", str(corpus), "--json"],
         capture_output=True,
         text=True,
         env=env,
@@ -115,4 +115,4 @@ def test_rag_ingest_exports_on_first_use_from_an_empty_data_dir(corpus: Path, tm
     from rag.store import open_store
 
     rows = store_rows(open_store(Settings(_env_file=None, data_dir=data_dir)))
-    assert rows and {meta[schema.EMBEDDER] for _, _, meta in rows} == {"all-MiniLM-L6-v2+onnx-int8"}
+    assert rows and {meta[records.EMBEDDER] for _, _, meta in rows} == {"all-MiniLM-L6-v2+onnx-int8"}

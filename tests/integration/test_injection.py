@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from index.components import build_answerer, build_ingestor
+from app.components import build_answerer, build_ingestor
 from rag.answer import Answerer
 from rag.retrieval import Retriever
 from rag.settings import Settings

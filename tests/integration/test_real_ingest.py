@@ -8,7 +8,7 @@ from conftest import store_rows
 
 from index.chunking import Chunker
 from index.clean import clean_text
-from rag import schema
+from rag import records
 from rag.retrieval import Retriever
 from rag.settings import Settings
 
@@ -32,7 +32,9 @@ def test_sample_corpus_ingests_incrementally_and_answers_retrieval(make_ingestor
 
     (corpus / "004_dd6e77b3f402edf5.txt").unlink()
     assert ingestor.ingest([corpus], prune=True).count("removed") == 1
-    assert {m[schema.DOC_ID] for _, _, m in store_rows(ingestor.store)} == {"corpus/000_6aae78438c92dd18.txt"}
+    assert {m[records.DOC_ID] for _, _, m in store_rows(ingestor.store)} == {
+        "corpus/000_6aae78438c92dd18.txt"
+    }
 
 
 def _hard_document() -> str:

@@ -13,7 +13,7 @@ import httpx
 
 
 def _rag(*args: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "rag.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True,
                           env=env, timeout=600)  # fmt: skip
 
 
@@ -28,7 +28,7 @@ def test_two_workers_share_a_chroma_server_and_see_new_ingests(
     }  # fmt: skip
     assert _rag("ingest", str(corpus), env=env).returncode == 0
     log = (tmp_path / "serve.log").open("w")
-    command = [sys.executable, "-m", "rag.cli", "serve", "--workers", "2", "--port", str(port)]
+    command = [sys.executable, "-m", "app.cli", "serve", "--workers", "2", "--port", str(port)]
     server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:

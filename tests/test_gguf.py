@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.models import join_parts, model_path
+from rag.gguf import join_parts, model_path
 
 
 def _parts(tmp_path: Path) -> tuple[list[Path], str]:

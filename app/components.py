@@ -1,12 +1,14 @@
-"""Build the product's components from `Settings`: the one place that wires them together.
+"""The composition root: settings and every component are built here, and only here.
 
-`rag.cli` (every command) and `rag serve`'s app factory call these; tests build their own with
-fakes. Heavy imports happen inside the functions, so importing this module is cheap.
+`app.cli` (every command), `app.server` (the ASGI factory) and `bench` call these; tests build
+their own around fakes. Heavy imports happen inside the functions, so importing this module is
+cheap (`rag --help` stays instant).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rag.settings import Settings
@@ -18,6 +20,14 @@ if TYPE_CHECKING:
     from rag.embeddings import Embedder
     from rag.feedback import FeedbackStore
     from rag.retrieval import Retriever
+
+
+def load_settings(env_file: bool = True, **overrides: object) -> Settings:
+    """Settings from `RAG_*` variables and `.env` (unless `env_file=False`), with overrides validated
+    like the rest: the one place the product reads its configuration."""
+    if env_file:
+        return Settings(**overrides)
+    return Settings(_env_file=None, **overrides)
 
 
 @dataclass
@@ -68,7 +78,6 @@ def build_answerer(settings: Settings, retriever: Retriever) -> Answerer:
 def assemble(settings: Settings, answerer: Answerer) -> Components:
     """Components around an answerer (real or fake): the library and feedback share its store."""
     from index.library import Library
-    from rag.feedback import FeedbackStore
 
     retriever = answerer.retriever
     ingestor = build_ingestor(settings, retriever.store, retriever.embedder)
@@ -78,7 +87,13 @@ def assemble(settings: Settings, answerer: Answerer) -> Components:
         max_file_bytes=int(settings.max_file_mb * 1e6),
         on_change=retriever.warm_up,
     )
-    return Components(settings, answerer, library, FeedbackStore(settings.data_dir / "feedback.sqlite3"))
+    return Components(settings, answerer, library, build_feedback(settings))
+
+
+def build_feedback(settings: Settings) -> FeedbackStore:
+    from rag.feedback import FeedbackStore
+
+    return FeedbackStore(settings.data_dir / "feedback.sqlite3")
 
 
 def build_components(settings: Settings) -> Components:
@@ -87,9 +102,40 @@ def build_components(settings: Settings) -> Components:
 
     enforce_offline()
     from rag.embeddings import build_embedder
-    from rag.retrieval import check_embedder
 
-    retriever = build_retriever(settings, build_embedder(settings))
-    check_embedder(retriever.store, retriever.embedder)
+    retriever = checked_retriever(settings, build_embedder(settings))
     retriever.warm_up()
     return assemble(settings, build_answerer(settings, retriever))
+
+
+def checked_retriever(settings: Settings, embedder: Embedder) -> Retriever:
+    """A retriever that refuses a store embedded by another model (EmbedderMismatch)."""
+    from rag.retrieval import check_embedder
+
+    retriever = build_retriever(settings, embedder)
+    check_embedder(retriever.store, embedder)
+    return retriever
+
+
+def build_answer_path(settings: Settings) -> Answerer:
+    """The answerer for one-shot commands (`rag ask`, `rag chat`), offline, store checked."""
+    from rag.offline import enforce_offline
+
+    enforce_offline()
+    from rag.embeddings import build_embedder
+
+    return build_answerer(settings, checked_retriever(settings, build_embedder(settings)))
+
+
+def eval_retriever(settings: Settings, corpus: Path) -> tuple[Settings, Retriever]:
+    """Settings and a warm retriever over `corpus`, ingested into a collection of its own
+    (`eval.harness.collection_for`), so evaluating never touches the product's documents."""
+    from eval.harness import collection_for
+    from rag.embeddings import build_embedder
+
+    settings = settings.model_copy(update={"collection": collection_for(corpus)})
+    embedder = build_embedder(settings)
+    retriever = build_retriever(settings, embedder)  # unchecked: the ingest below re-embeds if needed
+    build_ingestor(settings, retriever.store, embedder).ingest([corpus])
+    retriever.warm_up()
+    return settings, retriever

@@ -13,7 +13,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-CASES = Path(__file__).resolve().parent / "cases"
+from eval.cases import CASES
+
 SEED_FOLDERS = (CASES / "squad2-dev" / "docs", CASES / "docs")
 _NUMBER = re.compile(r"\d+")
 

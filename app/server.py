@@ -1,0 +1,51 @@
+"""The ASGI entry point: settings, components, the API and the staff UI on one app.
+
+uvicorn imports `app.server:app` as a factory in each worker process (`rag serve`, or uvicorn run
+by hand), so every worker builds its own components (model, embedder, store client), and every
+entry point passes the bind rule: without API keys the app answers loopback clients only
+(`api.auth.LoopbackOnly`), whatever address uvicorn was told to bind.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from api.auth import UI_AUTH_MESSAGE, bind_problem, load_keys, ui_login, ui_may_change_documents
+from fastapi import FastAPI
+
+from api.app import create_app
+from app.components import Components, build_components, load_settings
+from rag.records import EmbedderMismatch, LocalModelUnavailable
+from rag.settings import Settings
+
+
+def mount_ui(api: FastAPI, settings: Settings, components: Components, keys: dict[str, bool]) -> FastAPI:
+    """The staff UI at `/` beside the API, signed in with the same keys."""
+    import gradio as gr
+
+    from ui.app import build_ui, mount_options
+
+    blocks = build_ui(components, ui_may_change_documents(keys))
+    return gr.mount_gradio_app(
+        api, blocks, path="/", auth=ui_login(keys), auth_message=UI_AUTH_MESSAGE,
+        max_file_size=int(settings.max_file_mb * 1e6), footer_links=[], **mount_options(),
+    )  # fmt: skip
+
+
+def app() -> FastAPI:
+    settings = load_settings()
+    try:
+        keys = load_keys(settings)
+        if problem := bind_problem(settings.host, keys):
+            raise ValueError(problem)
+        components = build_components(settings)
+    except (
+        OSError,
+        ValueError,
+        EmbedderMismatch,
+        LocalModelUnavailable,
+    ) as exc:  # a clear line, not a traceback from uvicorn
+        print(f"rag serve: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    api = create_app(settings, components.answerer, components.library)
+    return mount_ui(api, settings, components, keys) if settings.ui else api
