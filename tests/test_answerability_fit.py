@@ -83,7 +83,7 @@ def test_rag_eval_fit_answerability_writes_a_model_a_report_and_fold_models(tmp_
     model = tmp_path / "model.json"
     command = ["eval", "--fit-answerability", "--model-out", str(model), "--out", str(tmp_path / "report")]
     out = subprocess.run(
-        [sys.executable, "-m", "rag.cli", *command], capture_output=True, text=True, env=env, timeout=900
+        [sys.executable, "-m", "app.cli", *command], capture_output=True, text=True, env=env, timeout=900
     )
     assert out.returncode == 0, out.stderr[-2000:]
     loaded = AnswerabilityModel.load(model)

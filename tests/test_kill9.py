@@ -76,7 +76,7 @@ def _bm25_ids(data_dir: Path, collection: str) -> set[str]:
 
 def _ingest(folder: Path, env: dict) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "rag.cli", "ingest", str(folder), "--prune"],
+        [sys.executable, "-m", "app.cli", "ingest", str(folder), "--prune"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
