@@ -7,6 +7,7 @@ cheap (`rag --help` stays instant).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from rag.answer import Answerer
     from rag.embeddings import Embedder
     from rag.feedback import FeedbackStore
+    from rag.llm import LLM
     from rag.retrieval import Retriever
 
 
@@ -66,13 +68,17 @@ def build_ingestor(settings: Settings, store, embedder: Embedder) -> Ingestor:
     )
 
 
-def build_answerer(settings: Settings, retriever: Retriever) -> Answerer:
+def build_answerer(
+    settings: Settings, retriever: Retriever, wrap_llm: Callable[[LLM], LLM] | None = None
+) -> Answerer:
+    """`wrap_llm` wraps the configured backend (bench counts its tokens with one)."""
     from rag.answer import Answerer
     from rag.llm import build_llm
     from rag.support import SupportChecker
 
     checker = SupportChecker(retriever.embedder, settings.support_threshold)
-    return Answerer(retriever, build_llm(settings, checker), checker, settings)
+    llm = build_llm(settings, checker)
+    return Answerer(retriever, wrap_llm(llm) if wrap_llm else llm, checker, settings)
 
 
 def assemble(settings: Settings, answerer: Answerer) -> Components:

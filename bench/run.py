@@ -47,7 +47,7 @@ import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from pydantic import PrivateAttr
 
-from app.components import build_ingestor
+from app.components import build_answerer, build_ingestor, build_retriever
 from bench.corpus_gen import generate, seed_documents, variant
 from bench.load import memory_kb, percentiles
 from bench.local_server import free_port, wait_until_up
@@ -58,7 +58,6 @@ from index.loaders import load_file
 from rag import records
 from rag.embeddings import Embedder
 from rag.records import MODES
-from rag.retrieval import Retriever
 from rag.settings import Settings
 from rag.store import open_store
 
@@ -390,8 +389,8 @@ def derived_store(base: Settings, chunks: int, config: BenchConfig, noise: float
 def bench_retrieve(local: Settings, embedder: Embedder, config: BenchConfig) -> dict:
     from llama_index.core import VectorStoreIndex
 
-    store = open_store(local)
-    retriever = Retriever(store, embedder, local.data_dir / "bm25" / local.collection, fusion=local.fusion)
+    retriever = build_retriever(local, embedder)
+    store = retriever.store
     started = time.perf_counter()
     retriever.warm_up()
     warm_up_s = time.perf_counter() - started
@@ -474,7 +473,6 @@ def bench_serve(local: Settings, config: BenchConfig, llm: str = "extractive") -
 
 def bench_extractive(local: Settings, embedder: Embedder, config: BenchConfig) -> dict:
     """`Answerer.ask` with the extractive backend on the store: what /v1/ask costs without HTTP."""
-    from app.components import build_answerer, build_retriever
 
     extractive = local.model_copy(update={"llm": "extractive"})
     retriever = build_retriever(extractive, embedder)
@@ -517,13 +515,12 @@ class _TokenCounter:
 
 
 def bench_answer(settings: Settings, embedder: Embedder, config: BenchConfig) -> dict:
-    from app.components import build_answerer, build_retriever
 
     local = settings.model_copy(update={"data_dir": config.work / "answer" / "data", "llm": "local"})
     retriever = build_retriever(local, embedder)
     build_ingestor(local, retriever.store, embedder).ingest([CASES / "docs"])
-    answerer = build_answerer(local, retriever)
-    answerer.llm = counting = _TokenCounter(answerer.llm)
+    answerer = build_answerer(local, retriever, wrap_llm=_TokenCounter)
+    counting = answerer.llm
     answerer.ask("Which battery chemistries are mentioned?")  # warm-up
     rows = []
     for case in read_cases(CASES / "sample.jsonl")[:8]:
