@@ -33,7 +33,7 @@ def test_help_does_not_import_heavy_libraries():
 
 
 @pytest.mark.parametrize(
-    "argv", [[cmd, "--help"] for cmd in ("ingest", "retrieve", "ask", "chat", "serve", "eval")]
+    "argv", [[cmd, "--help"] for cmd in ("ingest", "retrieve", "ask", "chat", "serve", "eval", "bench")]
 )
 def test_subcommand_help_explains_itself(argv, capsys):
     with pytest.raises(SystemExit) as exited:

