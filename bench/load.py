@@ -8,7 +8,6 @@ when its pid is given.
 
 from __future__ import annotations
 
-import math
 import random
 import threading
 import time
@@ -17,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+from eval.metrics import nearest_rank
 
 QUESTIONS = [
     "What does the author say about refining capacity?",
@@ -74,12 +75,7 @@ class LoadResult:
 
 def percentiles(seconds: Sequence[float], ndigits: int = 2) -> dict[str, float]:
     """p50, p95 and p99 in milliseconds, by nearest rank (one method for every benchmark)."""
-    ordered = sorted(seconds)
-
-    def at(p: int) -> float:
-        return ordered[min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))]
-
-    return {f"p{p}_ms": round(at(p) * 1000, ndigits) for p in (50, 95, 99)}
+    return {f"p{p}_ms": round(nearest_rank(seconds, p) * 1000, ndigits) for p in (50, 95, 99)}
 
 
 def memory_kb(pid: int) -> dict[str, int]:

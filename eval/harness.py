@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from eval.metrics import (
     hit_at_k,
     mention_recall,
     ndcg_at_k,
+    nearest_rank,
     reciprocal_rank,
     token_f1,
 )
@@ -223,10 +223,7 @@ def aggregate(rows: list[dict], modes: Sequence[Mode], answered: bool) -> dict:
                 stages.setdefault(stage, []).append(seconds * 1000)
         if stages:
             primary["latency_ms"] = {
-                stage: {
-                    "p50": round(statistics.median(v), 1),
-                    "p95": round(sorted(v)[int(0.95 * (len(v) - 1))], 1),
-                }
+                stage: {"p50": round(nearest_rank(v, 50), 1), "p95": round(nearest_rank(v, 95), 1)}
                 for stage, v in stages.items()
             }
     return out

@@ -116,3 +116,9 @@ def bootstrap_ci(
     low = means[int(tail * resamples)]
     high = means[min(resamples - 1, int((1 - tail) * resamples))]
     return (sum(values) / n, low, high)
+
+
+def nearest_rank(values: Sequence[float], p: float) -> float:
+    """The p-th percentile by nearest rank: a value that occurred (one rule for every latency)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))]
