@@ -213,7 +213,9 @@ class Retriever:
                 similarity_top_k=k if mode == "dense" else candidates
             )
         )
-        self._bm25.similarity_top_k = k if mode == "bm25" else candidates
+        # Clamped to the index this query runs on: it may hold fewer chunks than the store counted
+        # (an ingest removed some between the count and the build), and bm25s refuses a larger k.
+        self._bm25.similarity_top_k = min(k if mode == "bm25" else candidates, len(self._bm25.corpus))
         bm25 = _Recording(self._bm25, matches_only=True)
         if mode == "hybrid":
             started = time.perf_counter()

@@ -112,3 +112,23 @@ def test_bm25_is_built_from_the_store_in_pages(ingested, tmp_path: Path, monkeyp
     retriever.warm_up()
     stored = set(ingested.store.client.get(include=[])["ids"])
     assert len(stored) > 2 and {e["node_id"] for e in retriever._bm25.corpus} == stored
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_an_ingest_between_count_and_bm25_build_never_asks_bm25_for_more_than_it_holds(
+    ingested, tmp_path: Path, monkeypatch, mode
+):
+    # Under load an upload removed chunks after warm_up counted the store and before BM25 was
+    # built from it: bm25s then raised "k of N is larger than the number of available scores".
+    retriever = _retriever(ingested, tmp_path)
+    store = ingested.store
+    count = store.client.count()
+    build = Retriever._load_or_build
+
+    def build_after_an_ingest(self, version):
+        store.client.delete(ids=store.client.get(include=[])["ids"][-2:])
+        return build(self, version)
+
+    monkeypatch.setattr(Retriever, "_load_or_build", build_after_an_ingest)
+    hits, _ = retriever.retrieve("battery refining capacity", mode, top_k=count)
+    assert 0 < len(hits) <= count
