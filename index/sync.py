@@ -219,6 +219,12 @@ class Ingestor:
     def _prepare(self, src: SourceFile, heads: list[dict]) -> _Pending | FileResult:
         """Read, hash and (when new or changed) load, clean and chunk one file."""
         result = FileResult(path=str(src.path), status="failed", doc_id=src.doc_id)
+        if owner := _other_owner(src, heads):
+            result.error = (
+                f"document id {src.doc_id!r} is already used by {owner}, ingested from another folder "
+                "of the same name: rename one folder, or delete that document first"
+            )
+            return result
         try:
             size = src.path.stat().st_size
             if size > self.max_file_bytes:
@@ -359,3 +365,12 @@ class Ingestor:
             )
             entry.chunks += 1
         return list(removed.values())
+
+
+def _other_owner(src: SourceFile, heads: list[dict]) -> str | None:
+    """The file of another folder that holds `src`'s document id, if it is still there. A folder
+    that was moved (its old file is gone) takes its documents along instead."""
+    for head in heads:
+        if head.get(records.ROOT) != str(src.root) and Path(head[records.PATH]).exists():
+            return head[records.PATH]
+    return None

@@ -219,3 +219,36 @@ def test_an_interrupted_ingest_converges_on_rerun(
     got = store_rows(ingestor.store)
     assert Counter(i for i, _, _ in got).most_common(1)[0][1] == 1
     assert sorted((i, t) for i, t, _ in got) == sorted((i, t) for i, t, _ in store_rows(reference.store))
+
+
+def _folder(parent: Path, text: str) -> Path:
+    docs = parent / "docs"
+    docs.mkdir(parents=True)
+    (docs / "notes.txt").write_text(text)
+    return docs
+
+
+def test_a_second_folder_with_the_same_name_never_replaces_the_first(make_ingestor, tmp_path: Path):
+    ingestor = make_ingestor()
+    first = _folder(tmp_path / "a", "Lithium refining is concentrated in a few countries.")
+    second = _folder(tmp_path / "b", "Cobalt mining has its own supply problems.")
+    ingestor.ingest([first])
+    report = ingestor.ingest([second])
+    (result,) = report.files
+    assert result.status == "failed"
+    assert "docs/notes.txt" in result.error and str(first / "notes.txt") in result.error
+    texts = [text for _, text, m in store_rows(ingestor.store) if m[records.DOC_ID] == "docs/notes.txt"]
+    assert texts and all("Lithium" in t for t in texts)
+
+
+def test_a_moved_folder_takes_its_documents_along(make_ingestor, tmp_path: Path):
+    ingestor = make_ingestor()
+    first = _folder(tmp_path / "a", "Lithium refining is concentrated in a few countries.")
+    ingestor.ingest([first])
+    moved = tmp_path / "c" / "docs"
+    moved.parent.mkdir()
+    first.rename(moved)
+    (result,) = ingestor.ingest([moved]).files
+    assert result.status == "updated"
+    paths = {m[records.PATH] for _, _, m in store_rows(ingestor.store)}
+    assert paths == {str(moved / "notes.txt")}
