@@ -35,6 +35,16 @@ def test_parts_are_joined_in_order_and_verified(tmp_path: Path):
     assert target.stat().st_mtime_ns == mtime, "a joined model is reused, not joined again"
 
 
+def test_a_corrupted_joined_model_of_the_right_size_is_joined_again(tmp_path: Path):
+    parts, sha = _parts(tmp_path)
+    target = join_parts(parts, tmp_path / "models" / "model.gguf", sha)
+    corrupted = bytearray(target.read_bytes())
+    corrupted[100] ^= 0xFF  # same size: a size check alone would reuse it
+    target.write_bytes(bytes(corrupted))
+    join_parts(parts, target, sha)
+    assert hashlib.sha256(target.read_bytes()).hexdigest() == sha
+
+
 def test_checksum_mismatch_fails_and_leaves_nothing(tmp_path: Path):
     parts, _ = _parts(tmp_path)
     with pytest.raises(ValueError, match="sha256"):
