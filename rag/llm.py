@@ -129,8 +129,16 @@ def build_llm(settings: Settings, checker: SupportChecker) -> LLM | ExtractiveCo
 
 
 def says_it_does_not_know(text: str) -> bool:
-    """The model's own refusal, in the prompt's wording or the usual variants."""
-    return bool(_DONT_KNOW.search(text))
+    """The model's own refusal, in the prompt's wording or the usual variants: every sentence of
+    the reply says so. A reply that also answers ("there is no information on X, but Y rose 5 %")
+    is an answer, and the support check judges it like any other."""
+    sentences = [s for s in _SENTENCE_END.split(text.strip()) if s.strip()]
+    return bool(sentences) and all(_DONT_KNOW.search(s) and not _ANSWERS.search(s) for s in sentences)
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+# A sentence that cites a passage, or goes on past a "but", is answering something.
+_ANSWERS = re.compile(r"\[\d+\]|\b(but|however|although|though)\b", re.I)
 
 
 _DONT_KNOW = re.compile(
