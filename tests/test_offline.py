@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
+import subprocess
+import sys
 
 import pytest
 import pytest_socket
@@ -21,11 +24,17 @@ def test_connections_outside_loopback_are_blocked(monkeypatch):
     assert attempted == []
 
 
-def test_offline_switches_are_set():
-    # Libraries may set a switch first in their own spelling (gradio writes "True" for "1").
-    same = {"1": "true", "true": "1", "0": "false", "false": "0"}
-    for key, value in OFFLINE_ENV.items():
-        assert os.environ[key].lower() in {value.lower(), same.get(value.lower())}, key
+def test_enforce_offline_sets_every_switch_in_a_clean_process():
+    # A fresh interpreter without any of the switches: the conftest's own call proves nothing.
+    env = {k: v for k, v in os.environ.items() if k not in OFFLINE_ENV}
+    code = (
+        "import json, os\n"
+        "from rag.offline import OFFLINE_ENV, enforce_offline\n"
+        "enforce_offline()\n"
+        "print(json.dumps({k: os.environ.get(k) for k in OFFLINE_ENV}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == OFFLINE_ENV
 
 
 def test_tiktoken_encoding_ships_with_llama_index():

@@ -60,4 +60,7 @@ def test_gemma_option_is_joined_from_its_parts_and_answers(answerer, tmp_path: P
     )
     assert answer.model == "gemma-3-270m-q4_k_m.gguf"
     assert answer.timings["generate"] > 0
-    assert answer.sentences or answer.refused, "whatever it said was checked sentence by sentence"
+    # Whatever Gemma said (an answer or its own refusal) is kept and checked sentence by sentence.
+    assert answer.sentences, (answer.answer, answer.refusal_reason)
+    assert all(0.0 <= s.support <= 1.0 for s in answer.sentences)
+    assert answer.refused or any(s.supported for s in answer.sentences)

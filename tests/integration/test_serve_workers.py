@@ -58,7 +58,7 @@ def test_two_workers_share_a_chroma_server_and_see_new_ingests(
             found = any(c["doc_id"] == "more/otters.txt" for c in body["chunks"])
             assert found, f"worker {pid} does not see the new document"
             seen[pid] = seen.get(pid, 0) + 1
-        assert set(seen) <= pids
+        assert set(seen) == pids, f"both workers must answer, and see the new document: {seen}"
     finally:
         server.terminate()
         server.wait(timeout=60)
