@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import sys
 
-from api.auth import UI_AUTH_MESSAGE, bind_problem, load_keys, ui_login, ui_may_change_documents
 from fastapi import FastAPI
 
 from api.app import create_app
+from api.auth import UI_AUTH_MESSAGE, bind_problem, load_keys, ui_login, ui_may_change_documents
 from app.components import Components, build_components, load_settings
 from rag.records import EmbedderMismatch, LocalModelUnavailable
 from rag.settings import Settings

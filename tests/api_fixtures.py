@@ -5,8 +5,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
 from api.app import create_app
-from index.components import Components, assemble, build_answerer, build_retriever
+from app.components import Components, assemble, build_answerer, build_retriever
 from rag.embeddings import hash_embedder
 from rag.settings import Settings
 
@@ -35,6 +38,12 @@ def components(tmp_path: Path, llm=None, **overrides) -> Components:
     return built
 
 
-def app(tmp_path: Path, llm=None, **overrides):
+def app(tmp_path: Path, llm=None, **overrides) -> FastAPI:
     built = components(tmp_path, llm, **overrides)
-    return create_app(built.settings, built)
+    return create_app(built.settings, built.answerer, built.library)
+
+
+def local_client(app: FastAPI, host: str = "127.0.0.1") -> TestClient:
+    """A TestClient calling from `host`: TestClient's own "testclient" is no loopback address, so
+    an app without keys would refuse it."""
+    return TestClient(app, client=(host, 50000))

@@ -9,20 +9,21 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
-from api_fixtures import QUESTION, app, components
+from api_fixtures import QUESTION, app, components, local_client
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from eval.local_server import free_port
+from api.auth import bind_problem, load_keys
+from app.components import build_ingestor
+from bench.local_server import free_port
 from index.clean import clean_text
-from index.components import build_ingestor
 from rag.llm import Message
 from rag.records import Answer
 
 
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[TestClient]:
-    with TestClient(app(tmp_path)) as c:
+    with local_client(app(tmp_path)) as c:
         yield c
 
 
@@ -119,11 +120,48 @@ def test_probes_and_metrics(client: TestClient):
     assert 'rag_stage_seconds_count{stage="embed"} 2.0' in metrics
 
 
+# -- the bind rule: no API keys, loopback clients only ---------------------------------------
+
+NOT_LOOPBACK = (
+    "this server has no API keys, so it answers only loopback clients; set RAG_API_KEYS to serve "
+    "other machines"
+)
+
+
+def test_without_keys_only_loopback_clients_are_answered(tmp_path: Path):
+    served = app(tmp_path)
+    with local_client(served, "203.0.113.5") as remote:
+        for path in ("/v1/documents", "/healthz"):
+            refused = remote.get(path)
+            assert refused.status_code == 403
+            assert refused.json() == {"error": {"message": NOT_LOOPBACK, "type": "permission_error",
+                                                "param": None, "code": "403"}}  # fmt: skip
+    for host in ("127.0.0.1", "::1", "::ffff:127.0.0.1"):
+        with local_client(served, host) as local:
+            assert local.get("/v1/documents").status_code == 200, host
+            assert local.get("/healthz").status_code == 200, host
+
+
+def test_with_keys_remote_clients_need_a_key_not_loopback(tmp_path: Path):
+    with local_client(app(tmp_path, api_keys="good-key"), "203.0.113.5") as remote:
+        assert remote.get("/v1/documents").status_code == 401
+        assert remote.get("/v1/documents", headers={"Authorization": "Bearer good-key"}).status_code == 200
+
+
+def test_bind_problem_only_without_keys_off_loopback():
+    assert bind_problem("0.0.0.0", {}) == (
+        "refusing to bind 0.0.0.0 without API keys: set RAG_API_KEYS or RAG_API_KEYS_FILE, or keep "
+        "RAG_HOST=127.0.0.1"
+    )
+    assert bind_problem("0.0.0.0", {"k": False}) is None
+    assert bind_problem("127.0.0.1", {}) is None
+
+
 # -- errors and limits ---------------------------------------------------------------------
 
 
 def test_unauthorised_requests_get_401_without_detail(tmp_path: Path):
-    with TestClient(app(tmp_path, api_keys="good-key")) as c:
+    with local_client(app(tmp_path, api_keys="good-key")) as c:
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"X-API-Key": "good-ke"}):
             response = c.post("/v1/ask", json={"question": QUESTION}, headers=headers)
             assert response.status_code == 401
@@ -135,7 +173,7 @@ def test_unauthorised_requests_get_401_without_detail(tmp_path: Path):
 
 
 def test_document_changes_can_be_limited_to_admin_keys(tmp_path: Path):
-    with TestClient(app(tmp_path, api_keys="reader", api_admin_keys="boss")) as c:
+    with local_client(app(tmp_path, api_keys="reader", api_admin_keys="boss")) as c:
         files = [("files", ("note.txt", b"The lighthouse keeper is Ada Quill.", "text/plain"))]
         reader = {"Authorization": "Bearer reader"}
         assert c.get("/v1/documents", headers=reader).status_code == 200
@@ -149,14 +187,14 @@ def test_document_changes_can_be_limited_to_admin_keys(tmp_path: Path):
 def test_keys_file_with_admin_marks(tmp_path: Path):
     keys = tmp_path / "keys.txt"
     keys.write_text("# team keys\nalpha\nbeta admin  # ops\n")
-    with TestClient(app(tmp_path, api_keys_file=keys)) as c:
+    with local_client(app(tmp_path, api_keys_file=keys)) as c:
         files = [("files", ("n.txt", b"The lighthouse keeper is Ada Quill.", "text/plain"))]
         assert c.post("/v1/documents", files=files, headers={"X-API-Key": "alpha"}).status_code == 403
         assert c.post("/v1/documents", files=files, headers={"X-API-Key": "beta"}).status_code == 200
 
 
 def test_oversized_bodies_get_413(tmp_path: Path):
-    with TestClient(app(tmp_path, max_request_kb=1, max_file_mb=0.001)) as c:
+    with local_client(app(tmp_path, max_request_kb=1, max_file_mb=0.001)) as c:
         big = c.post("/v1/ask", json={"question": "x" * 2000})
         assert big.status_code == 413 and big.json()["error"]["message"] == "request body too large"
         chunked = c.post("/v1/ask", content=iter([b'{"question": "', b"x" * 2000, b'"}']),
@@ -179,7 +217,7 @@ def test_oversized_bodies_get_413(tmp_path: Path):
     ],
 )
 def test_invalid_requests_get_422_naming_the_field(tmp_path: Path, body: dict, param: str):
-    with TestClient(app(tmp_path, max_question_chars=100)) as c:
+    with local_client(app(tmp_path, max_question_chars=100)) as c:
         response = c.post("/v1/ask", json=body)
         assert response.status_code == 422
         assert response.json()["error"]["param"] == param
@@ -193,7 +231,7 @@ def test_chat_needs_a_user_message_last(client: TestClient):
 
 
 def test_rate_limit_gives_429_with_retry_after(tmp_path: Path):
-    with TestClient(app(tmp_path, rate_limit_per_minute=2)) as c:
+    with local_client(app(tmp_path, rate_limit_per_minute=2)) as c:
         codes = [c.post("/v1/retrieve", json={"query": "refining"}).status_code for _ in range(3)]
         assert codes == [200, 200, 429]
         limited = c.post("/v1/retrieve", json={"query": "refining"})
@@ -218,7 +256,7 @@ class HeldLLM:
 
 def test_busy_model_queues_then_gives_429_and_503(tmp_path: Path):
     llm = HeldLLM()
-    with TestClient(app(tmp_path, llm, max_generations=1, max_queue=1, queue_timeout=1)) as c:
+    with local_client(app(tmp_path, llm, max_generations=1, max_queue=1, queue_timeout=1)) as c:
         results: list[int] = []
         first = threading.Thread(
             target=lambda: results.append(c.post("/v1/ask", json={"question": QUESTION}).status_code)
@@ -249,7 +287,7 @@ class BrokenLLM:
 
 
 def test_model_failure_is_a_json_500_without_the_trace(tmp_path: Path):
-    with TestClient(app(tmp_path, BrokenLLM())) as c:
+    with local_client(app(tmp_path, BrokenLLM())) as c:
         response = c.post("/v1/ask", json={"question": QUESTION})
         assert response.status_code == 500
         assert response.json()["error"]["type"] == "server_error"
@@ -318,7 +356,7 @@ def test_a_corrupt_file_fails_alone(client: TestClient):
 def test_server_picks_up_another_process_ingest(tmp_path: Path):
     """An ingest outside the server (`rag ingest`, another worker) shows up, BM25 included."""
     built = components(tmp_path, index_poll_seconds=0.2)
-    with TestClient(create_app(built.settings, built)) as c:
+    with local_client(create_app(built.settings, built.answerer, built.library)) as c:
         extra = tmp_path / "more"
         extra.mkdir()
         (extra / "otter.txt").write_text("The otter sanctuary opens at Quillhaven every spring.")
@@ -382,8 +420,11 @@ def test_openai_client_gets_an_answer_with_sources(served: str):
 
 
 def test_ui_sign_in_needs_a_key_and_admin_needs_an_admin_key(tmp_path: Path):
+    from app.server import mount_ui
+
     built = components(tmp_path, api_keys="reader", api_admin_keys="boss")
-    with TestClient(create_app(built.settings, built, with_ui=True)) as c:
+    api = create_app(built.settings, built.answerer, built.library)
+    with local_client(mount_ui(api, built.settings, built, load_keys(built.settings))) as c:
 
         def login(user: str, key: str) -> int:
             return c.post("/login", data={"username": user, "password": key}).status_code
@@ -396,7 +437,7 @@ def test_ui_sign_in_needs_a_key_and_admin_needs_an_admin_key(tmp_path: Path):
 
 
 def test_load_loop_counts_requests_statuses_and_latency(served: str):
-    from eval.load import run
+    from bench.load import run
 
     result = run(served.removesuffix("/v1"), clients=2, seconds=1.5, mix={"ask": 1, "retrieve": 1},
                  api_key="k1")  # fmt: skip

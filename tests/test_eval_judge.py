@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from support.fake_openai import fake_openai
 
 from eval.cases import Case
 from eval.judge import Judge
 from rag.records import Answer, Source
 from rag.settings import Settings
+from support.fake_openai import fake_openai
 
 
 def _verdict(body: dict) -> str:

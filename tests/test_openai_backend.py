@@ -7,13 +7,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.fake_openai import fake_openai
 
 from rag.answer import Answerer
 from rag.llm import OpenAILLM, build_llm
 from rag.retrieval import Retriever
 from rag.settings import Settings
 from rag.support import SupportChecker
+from support.fake_openai import fake_openai
 
 
 def _first_passage_sentence(body: dict) -> str:

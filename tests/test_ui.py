@@ -348,7 +348,7 @@ def test_the_ui_mounts_offline_and_serves_its_page(make):
     from ui.app import build_ui, mount_options
 
     components = make()
-    # As api.app mounts it: its own arguments plus the UI's.
+    # As app.server.mount_ui mounts it, without the sign-in.
     app = gr.mount_gradio_app(
         FastAPI(),
         build_ui(components),

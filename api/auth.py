@@ -1,0 +1,137 @@
+"""Who may call: API keys (from `RAG_API_KEYS`, `RAG_API_ADMIN_KEYS` and `RAG_API_KEYS_FILE`) for
+the API and the staff UI, and the bind rule: without any key, only this machine is served.
+"""
+
+import hashlib
+import hmac
+import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fastapi import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from api.errors import ApiError, error_response
+from api.limits import RateLimiter
+from rag.settings import Settings
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+UI_AUTH_MESSAGE = (
+    "Sign in with an API key as the password; as user `admin` with an admin key to upload or delete "
+    "documents."
+)
+NOT_LOOPBACK = (
+    "this server has no API keys, so it answers only loopback clients; set RAG_API_KEYS to serve "
+    "other machines"
+)
+
+
+def load_keys(settings: Settings) -> dict[str, bool]:
+    """key -> is admin. Admin keys are keys too. Raises ValueError naming a bad line."""
+    keys = {k.strip(): False for k in settings.api_keys.split(",") if k.strip()}
+    keys |= {k.strip(): True for k in settings.api_admin_keys.split(",") if k.strip()}
+    if settings.api_keys_file:
+        path = settings.api_keys_file
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            fields = line.split("#", 1)[0].split()
+            if not fields:
+                continue
+            if len(fields) > 2 or (len(fields) == 2 and fields[1] != "admin"):
+                raise ValueError(f"{path}:{number}: expected `KEY` or `KEY admin`")
+            keys[fields[0]] = keys.get(fields[0], False) or len(fields) == 2
+    return keys
+
+
+@dataclass(frozen=True)
+class Caller:
+    identity: str  # what the rate limit counts by: a key's hash, or the client address
+    admin: bool
+
+
+class Auth:
+    """The API's dependencies: `caller` checks the key, then the rate limit; `admin` also needs an
+    admin key when there are any."""
+
+    def __init__(self, keys: dict[str, bool], limiter: RateLimiter) -> None:
+        self.keys = keys
+        self.limiter = limiter
+        self.admin_keys_exist = any(keys.values())
+
+    def caller(self, request: Request) -> Caller:
+        if self.keys:
+            given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+            given = given or request.headers.get("x-api-key", "").strip()
+            # compare_digest against every key: the time taken says nothing about which matched
+            matched = [k for k in self.keys if hmac.compare_digest(given.encode(), k.encode())]
+            if not given or not matched:
+                raise ApiError(401, "invalid or missing API key", "authentication_error",
+                               headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+            key = matched[0]
+            who = Caller("key:" + hashlib.sha256(key.encode()).hexdigest()[:12], self.keys[key])
+        else:
+            who = Caller("addr:" + (request.client.host if request.client else "?"), admin=True)
+        self.limiter.check(who.identity)
+        return who
+
+    def admin(self, request: Request) -> Caller:
+        who = self.caller(request)
+        if self.admin_keys_exist and not who.admin:
+            raise ApiError(403, "this key may not change documents (admin keys only)", "permission_error")
+        return who
+
+
+def ui_login(keys: dict[str, bool]) -> Callable[[str, str], bool] | None:
+    """The UI's sign-in check (the key is the password), or None: no keys, no sign-in."""
+    if not keys:
+        return None
+    admin_keys_exist = any(keys.values())
+
+    def login(user: str, password: str) -> bool:
+        # Gradio tells the UI only the user name: "admin" is the name admin keys sign in with.
+        return password in keys and (user != "admin" or keys[password] or not admin_keys_exist)
+
+    return login
+
+
+def ui_may_change_documents(keys: dict[str, bool]) -> Callable[[str | None], bool]:
+    """Whether a signed-in UI user may upload or delete: anyone, unless there are admin keys."""
+    admin_keys_exist = any(keys.values())
+    return lambda user: not admin_keys_exist or user == "admin"
+
+
+def bind_problem(host: str, keys: dict[str, bool]) -> str | None:
+    """Why `host` may not be bound with these keys, or None."""
+    if keys or host in LOOPBACK:
+        return None
+    return (
+        f"refusing to bind {host} without API keys: set RAG_API_KEYS or RAG_API_KEYS_FILE, or keep "
+        "RAG_HOST=127.0.0.1"
+    )
+
+
+def _is_loopback(client: tuple[str, int] | None) -> bool:
+    if not client:
+        return False  # e.g. a unix socket: no address to vouch for
+    try:
+        address = ipaddress.ip_address(client[0])
+    except ValueError:
+        return False
+    # A dual-stack socket reports IPv4 clients as ::ffff:a.b.c.d, which is_loopback does not unwrap.
+    mapped = getattr(address, "ipv4_mapped", None)
+    return (mapped or address).is_loopback
+
+
+class LoopbackOnly:
+    """The bind rule for every entry point (`rag serve`, or uvicorn run by hand on any address):
+    installed when there are no API keys, it refuses every client that is not this machine."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket") and not _is_loopback(scope.get("client")):
+            if scope["type"] == "websocket":
+                # Closed before accepting: the server refuses the handshake with a 403.
+                return await send({"type": "websocket.close", "code": 1008})
+            return await error_response(403, NOT_LOOPBACK, "permission_error")(scope, receive, send)
+        await self.app(scope, receive, send)

@@ -1,0 +1,96 @@
+"""OpenAI-compatible: GET /v1/models and POST /v1/chat/completions (streamed or not)."""
+
+# No `from __future__ import annotations`: FastAPI must see the local Annotated dependencies.
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from api import schemas
+from api.auth import Caller
+from api.context import ApiContext
+from api.errors import ERRORS, GENERATION_ERRORS, GENERATION_FAILED, ApiError
+from api.sse import sse_data, sse_response
+from rag.records import Turn
+
+
+def openai_router(ctx: ApiContext) -> APIRouter:
+    AnyKey = Annotated[Caller, Depends(ctx.auth.caller)]
+    router = APIRouter(prefix="/v1")
+
+    @router.get("/models", tags=["openai"], response_model=schemas.ModelList, responses=ERRORS,
+                summary="The configured model (OpenAI-compatible)")  # fmt: skip
+    def models(who: AnyKey) -> schemas.ModelList:
+        return schemas.ModelList(
+            data=[schemas.Model(id=ctx.answerer.llm.model, owned_by=ctx.answerer.llm.backend)]
+        )
+
+    @router.post("/chat/completions", tags=["openai"], response_model=schemas.ChatCompletion,
+                 responses=GENERATION_ERRORS | {200: {"content": {"text/event-stream": {}}, "description":
+                     "with `stream: true`: OpenAI `chat.completion.chunk` events, then `data: [DONE]`; "
+                     "the last chunk carries the Answer record in `rag`"}},
+                 summary="OpenAI-compatible chat: the last user message is the question")  # fmt: skip
+    def chat(body: schemas.ChatCompletionRequest, who: AnyKey):
+        question, history = _conversation(body.messages)
+        ctx.question_ok(question, "messages")
+        completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+        if not body.stream:
+            answer = ctx.generate(question, history, None, None)
+            encoding = ctx.encoding
+            prompt_tokens = len(encoding.encode(question)) + sum(
+                len(encoding.encode(t.question + t.answer)) for t in history
+            )
+            completion_tokens = len(encoding.encode(answer.answer))
+            return schemas.ChatCompletion(
+                id=completion_id, created=created, model=answer.model,
+                choices=[schemas.ChatChoice(message=schemas.ChatChoiceMessage(content=answer.answer))],
+                usage=schemas.Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+                                    total_tokens=prompt_tokens + completion_tokens),
+                rag=answer,
+            )  # fmt: skip
+        permit = ctx.gate.acquire()
+
+        def chunk(delta: dict, finish: str | None = None, **extra) -> str:
+            choice = {"index": 0, "delta": delta, "finish_reason": finish}
+            return sse_data({"id": completion_id, "object": "chat.completion.chunk", "created": created,
+                             "model": ctx.answerer.llm.model, "choices": [choice], **extra})  # fmt: skip
+
+        def events() -> Iterator[str]:
+            yield chunk({"role": "assistant", "content": ""})
+            sent: list[str] = []
+            try:
+                for event in ctx.streamed(question, history, None, None, permit):
+                    if isinstance(event, str):
+                        sent.append(event)
+                        yield chunk({"content": event})
+                    else:
+                        if event.refused and "".join(sent).strip() != event.answer:
+                            # The model's text was not grounded: say so after it (it is already sent).
+                            yield chunk({"content": f"\n\n{event.answer}"})
+                        yield chunk({}, "stop", rag=event.model_dump(mode="json"))
+            except Exception:
+                yield sse_data({"error": {"message": GENERATION_FAILED, "type": "server_error"}})
+            yield "data: [DONE]\n\n"
+
+        return sse_response(events(), permit)
+
+    return router
+
+
+def _conversation(messages: list[schemas.ChatMessage]) -> tuple[str, list[Turn]]:
+    """The last user message is the question; earlier user/assistant pairs are the history.
+
+    System messages are ignored: the grounding prompt is the server's, not the caller's.
+    """
+    if messages[-1].role != "user":
+        raise ApiError(422, "messages: the last message must be the user's question", param="messages")
+    history, pending = [], None
+    for message in messages[:-1]:
+        if message.role == "user":
+            pending = message.text
+        elif message.role == "assistant" and pending is not None:
+            history.append(Turn(question=pending, answer=message.text))
+            pending = None
+    return messages[-1].text, history
