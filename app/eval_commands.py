@@ -141,9 +141,10 @@ def _pdf_eval(args: argparse.Namespace) -> int:
 def _held_out_answerers(settings: Settings, answerer, corpus: Path, cases_path: Path):
     """Per case, an answerer whose answerability model was fitted without the case's group."""
     from eval import answerability
+    from eval.answerability_report import load_folds
     from rag.answer import Answerer
 
-    folds = answerability.load_folds(settings.data_dir / "answerability-folds")
+    folds = load_folds(settings.data_dir / "answerability-folds")
     built: dict[str, Answerer] = {}
 
     def answerer_for(case):
@@ -162,6 +163,7 @@ def _held_out_answerers(settings: Settings, answerer, corpus: Path, cases_path: 
 def _fit_answerability(args: argparse.Namespace) -> int:
     from app.components import build_answerer, eval_retriever
     from eval import answerability
+    from eval.answerability_report import dump_model, save_folds, write_report
     from eval.cases import read_cases
     from rag.answerability import MODEL_PATH
 
@@ -175,10 +177,10 @@ def _fit_answerability(args: argparse.Namespace) -> int:
         sources.append(cases_path)
     spec, report = answerability.fit(rows, sources)
     out = Path(args.out) if args.out else Path("eval/reports/answerability")
-    answerability.write_report(report, spec, out)
-    answerability.save_folds(report["folds"], settings.data_dir / "answerability-folds")
+    write_report(report, spec, out)
+    save_folds(report["folds"], settings.data_dir / "answerability-folds")
     model_out = Path(args.model_out) if args.model_out else MODEL_PATH
-    model_out.write_text(answerability.dump_model(spec))
+    model_out.write_text(dump_model(spec))
     print(f"held-out AUC {spec['fitted']['held_out_auc']}, operating point {spec['threshold']}")
     for corpus, block in report["held_out"].items():
         for metric, value in block.items():

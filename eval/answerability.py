@@ -16,13 +16,13 @@ in the comparison and in the operating point, so SQuAD's 1,200 questions do not 
 corpus. Logistic regression and a small gradient-boosted model are compared by held-out AUC and
 the better one is written (both are JSON evaluated in numpy at run time). The operating point is
 the highest threshold whose held-out false-refusal rate over answerable questions (summaries
-included), each corpus weighing the same, stays within FALSE_REFUSAL_BUDGET.
+included), each corpus weighing the same, stays within FALSE_REFUSAL_BUDGET. Writing the
+report, the model file and the fold models is eval/answerability_report.py's job.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -293,63 +293,6 @@ def fit(rows: Sequence[Row], sources: Sequence[Path]) -> tuple[dict, dict]:
     return export(chosen, final, rows, threshold, fitted), report
 
 
-def write_report(report: dict, spec: dict, out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    out.mkdir(parents=True, exist_ok=True)
-    kept = {k: v for k, v in report.items() if k != "folds"}  # fold models go to the data folder
-    (out / "results.json").write_text(json.dumps({"model": spec, **kept}, indent=1))
-    fig, ax = plt.subplots(figsize=(9, 4.5))
-    names = [k for k in report["curve"][0] if k != "threshold"]
-    for name in names:
-        ax.plot(
-            [p["threshold"] for p in report["curve"]],
-            [p.get(name, np.nan) for p in report["curve"]],
-            label=name,
-        )
-    ax.axvline(report["threshold"], color="grey", linestyle="--", label="operating point")
-    ax.set_xlabel("answerability threshold (refuse below)")
-    ax.set_ylabel("rate, held out by document")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "curve.png", dpi=100)
-    plt.close(fig)
-    lines = [
-        "# Answerability model: held-out results",
-        "",
-        f"Chosen: **{report['chosen']}**, operating point **{report['threshold']}** "
-        f"({spec['fitted']['operating_point']}). Held-out AUC: "
-        + ", ".join(f"{k} {v['held_out_auc']}" for k, v in report["comparison"].items())
-        + " (the mean over corpora; "
-        + ", ".join(f"{c} {a}" for c, a in report["comparison"][report["chosen"]]["per_corpus"].items())
-        + ").",
-        "",
-        "Every number below comes from a model fitted without the document the question was written "
-        "against (leave-one-document-out; off-topic questions, about no document, group by their "
-        "file).",
-        "",
-        "| corpus | metric | rate [95 % CI] | n |",
-        "|---|---|---|---|",
-    ]
-    for corpus, block in report["held_out"].items():
-        for metric, v in block.items():
-            low, high = v["ci95"]
-            lines.append(f"| {corpus} | {metric} | {v['rate']:.3f} [{low:.3f}, {high:.3f}] | {v['n']} |")
-    lines += ["", "![curve](curve.png)", ""]
-    if spec["kind"] == "logistic":
-        lines += ["Weights (standardised features):", "", "| feature | coef |", "|---|---|"]
-        lines += [f"| {f} | {c:+.3f} |" for f, c in zip(spec["features"], spec["coef"], strict=True)]
-    else:
-        lines += [
-            f"{len(spec['trees'])} trees of depth <= 3 over {len(spec['features'])} features "
-            "(rag/answerability_model.json)."
-        ]
-    (out / "report.md").write_text("\n".join(lines) + "\n")
-
-
 def training_sets() -> list[tuple[Path, Path]]:
     return [(CASES / cases, CASES / corpus) for cases, corpus in TRAINING]
 
@@ -358,33 +301,3 @@ def label(corpus: Path) -> str:
     """A corpus as reports name it: its folder under eval/cases ("docs", "squad2-dev/docs")."""
     path = corpus.absolute()  # not resolved: eval/cases/docs is a link to the shipped samples
     return str(path.relative_to(CASES)) if path.is_relative_to(CASES) else path.name
-
-
-def dump_model(spec: dict) -> str:
-    """The model as JSON a person can read in a diff: one key per line, one tree per line."""
-    lines = []
-    for key, value in spec.items():
-        if key == "trees":
-            trees = ",\n  ".join(json.dumps(tree, separators=(",", ":")) for tree in value)
-            lines.append(f'"trees": [\n  {trees}\n]')
-        else:
-            lines.append(f"{json.dumps(key)}: {json.dumps(value)}")
-    return "{\n" + ",\n".join(lines) + "\n}\n"
-
-
-def save_folds(folds: dict[str, dict], folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    index = {}
-    for i, (group, spec) in enumerate(sorted(folds.items())):
-        (folder / f"fold-{i:02d}.json").write_text(json.dumps(spec))
-        index[group] = f"fold-{i:02d}.json"
-    (folder / "index.json").write_text(json.dumps(index, indent=1))
-
-
-def load_folds(folder: Path) -> dict[str, AnswerabilityModel]:
-    """The fold models `--fit-answerability` saved, by group."""
-    index_path = folder / "index.json"
-    if not index_path.is_file():
-        raise FileNotFoundError(f"no fold models in {folder}: run `rag eval --fit-answerability` first")
-    index = json.loads(index_path.read_text())
-    return {group: AnswerabilityModel.load(folder / name) for group, name in index.items()}

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from eval import answerability as fit
+from eval.answerability_report import load_folds
 from rag.answerability import FEATURES, AnswerabilityModel
 
 
@@ -90,5 +91,5 @@ def test_rag_eval_fit_answerability_writes_a_model_a_report_and_fold_models(tmp_
     assert loaded.features == list(FEATURES) and 0 < loaded.threshold < 1
     report = (tmp_path / "report" / "report.md").read_text()
     assert "refusal_rate[on-topic]" in report and (tmp_path / "report" / "curve.png").stat().st_size > 1000
-    folds = fit.load_folds(tmp_path / "data" / "answerability-folds")
+    folds = load_folds(tmp_path / "data" / "answerability-folds")
     assert "docs/000_6aae78438c92dd18.txt" in folds and "off-topic/calibration.jsonl" in folds

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-import rag.embeddings as emb
-from rag.embeddings import BACKENDS, build_embedder, default_model_dir, onnx_model_path
+import rag.embed_onnx as emb
+from rag.embed_onnx import onnx_model_path
+from rag.embeddings import BACKENDS, build_embedder, default_model_dir
 from rag.settings import Settings
 
 TEXTS = [

@@ -14,7 +14,8 @@ from eval import pdf_eval
 from index.chunking import Chunker
 from index.clean import clean_pages
 from index.loaders import LoadError, load_file
-from index.pdf import PdfError, _Vocabulary, read_pdf
+from index.pdf import PdfError, read_pdf
+from index.pdf_paragraphs import _Vocabulary
 
 
 def stored(data: bytes, name: str = "report.pdf") -> tuple[str, list[int], object]:
@@ -97,7 +98,7 @@ def test_page_metadata_of_every_chunk_matches_where_its_text_sits():
     ],
 )
 def test_a_line_end_hyphen_is_kept_only_where_the_word_has_one(left, right, elsewhere, written):
-    from index.pdf import Line
+    from index.pdf_lines import Line
 
     lines = [Line(elsewhere, 0, 1, 0, 1, 10, False, 1)] if elsewhere else []
     assert _Vocabulary([lines]).join(left, right) == written
