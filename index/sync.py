@@ -347,6 +347,7 @@ class Ingestor:
             self.store.add(nodes[start : start + ADD_LIMIT])
 
     def _delete(self, ids: list[str]) -> None:
+        ids = sorted(ids, key=lambda i: not records.is_head(i))  # heads first: readers drop the version
         for start in range(0, len(ids), ADD_LIMIT):
             self.store.delete_nodes(ids[start : start + ADD_LIMIT])
 

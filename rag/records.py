@@ -57,6 +57,11 @@ def chunk_id(doc_id: str, version: str, index: int) -> str:
     return f"{doc_id}::{version}::{index}"
 
 
+def is_head(chunk_id: str) -> bool:
+    """Chunk 0, the head: written last and deleted first, so a version with a head is whole."""
+    return chunk_id.endswith("::0")
+
+
 def page_metadata(page_starts: list[int], labels: list[str], start: int, end: int) -> dict:
     """The page keys of a chunk spanning `text[start:end]`; none for a document without pages."""
     if not labels:

@@ -32,6 +32,7 @@ from rag.answerability import TermWeights
 from rag.embeddings import Embedder, unit_rows
 from rag.question import stem
 from rag.records import Mode
+from rag.store import readable_versions
 
 # Each retriever offers this many candidates (at least) before fusion cuts to top_k: reciprocal
 # rank fusion over two top-3 lists can only reorder six chunks.
@@ -79,10 +80,13 @@ def check_embedder(store: ChromaVectorStore, embedder: Embedder) -> None:
 class _Recording(BaseRetriever):
     """Passes through to a retriever, keeping its scores and time, so fused hits can show both."""
 
-    def __init__(self, inner: BaseRetriever, matches_only: bool = False) -> None:
+    def __init__(
+        self, inner: BaseRetriever, matches_only: bool = False, readable: set[str] | None = None
+    ) -> None:
         super().__init__()
         self.inner = inner
         self.matches_only = matches_only
+        self.readable = readable  # versions a reader may see; None: all (the BM25 index holds no other)
         self.scores: dict[str, float] = {}
         self.seconds = 0.0
 
@@ -91,6 +95,8 @@ class _Recording(BaseRetriever):
         hits = self.inner.retrieve(query_bundle)
         if self.matches_only:  # BM25 pads its top k with score-0 chunks that share no term
             hits = [h for h in hits if (h.score or 0.0) > 0.0]
+        if self.readable is not None:
+            hits = [h for h in hits if h.node.metadata.get(records.VERSION) in self.readable]
         self.seconds = time.perf_counter() - started
         self.scores = {h.node.node_id: float(h.score or 0.0) for h in hits}
         return hits
@@ -136,7 +142,9 @@ class Retriever:
         self.reranker = reranker
         self.fusion = FUSIONS[fusion]
         self.version = ""
-        self.chunk_count = 0
+        self.chunk_count = 0  # chunks a reader may see: of complete versions only
+        self._readable: set[str] = set()
+        self._unreadable = False  # the store also holds chunks of incomplete or superseded versions
         self._bm25 = None
         self._term_weights: TermWeights | None = None
         self._lock = threading.Lock()
@@ -151,11 +159,14 @@ class Retriever:
         version = index_version(self.store)
         if version == self.version:
             return
-        count = self.store.client.count()
-        bm25 = self._load_or_build(version) if count else None
+        readable = readable_versions(self.store)
+        bm25 = self._load_or_build(version, readable) if readable else None
+        count = len(bm25.corpus) if bm25 else 0
+        unreadable = self.store.client.count() > count
         weights = _term_weights(bm25)
         with self._lock:
             self.version, self.chunk_count, self._bm25, self._term_weights = version, count, bm25, weights
+            self._readable, self._unreadable = readable, unreadable
 
     def term_weights(self) -> TermWeights:
         """How specific each word is in this collection (document frequencies from the BM25 index)."""
@@ -163,7 +174,7 @@ class Retriever:
             self.warm_up()
         return self._term_weights or _term_weights(None)
 
-    def _load_or_build(self, version: str):
+    def _load_or_build(self, version: str, readable: set[str]):
         from llama_index.retrievers.bm25 import BM25Retriever
 
         self.bm25_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -174,7 +185,12 @@ class Retriever:
                 return BM25Retriever.from_persist_dir(str(self.bm25_dir), show_progress=False)
             # In pages: Chroma fails one get() of ~100k chunks ("too many SQL variables").
             ids = self.store.client.get(include=[])["ids"]
-            nodes = [n for i in range(0, len(ids), PAGE) for n in self.store.get_nodes(ids[i : i + PAGE])]
+            nodes = [
+                node
+                for i in range(0, len(ids), PAGE)
+                for node in self.store.get_nodes(ids[i : i + PAGE])
+                if node.metadata.get(records.VERSION) in readable
+            ]
             bm25 = _bm25(nodes, top_k=min(CANDIDATES, len(nodes)))
             # Write to a fresh folder and swap it in: a crash never leaves a half-written index current.
             tmp = self.bm25_dir.with_name(self.bm25_dir.name + ".tmp")
@@ -208,10 +224,14 @@ class Retriever:
         bundle = QueryBundle(query, embedding=self.embedder.model.get_query_embedding(query))
         timings["embed"] = time.perf_counter() - started
 
+        # Chunks of versions a reader may not see are dropped after the search: ask for twice as
+        # many while an ingest (or a crash) has left such chunks, each a near-copy of a visible one.
+        dense_k = (k if mode == "dense" else candidates) * (2 if self._unreadable else 1)
         dense = _Recording(
             VectorStoreIndex.from_vector_store(self.store, embed_model=self.embedder.model).as_retriever(
-                similarity_top_k=k if mode == "dense" else candidates
-            )
+                similarity_top_k=dense_k
+            ),
+            readable=self._readable if self._unreadable else None,
         )
         # Clamped to the index this query runs on: it may hold fewer chunks than the store counted
         # (an ingest removed some between the count and the build), and bm25s refuses a larger k.
@@ -232,7 +252,7 @@ class Retriever:
             timings["fuse"] = time.perf_counter() - started - dense.seconds - bm25.seconds
         else:
             recording = dense if mode == "dense" else bm25
-            hits = recording.retrieve(bundle)
+            hits = recording.retrieve(bundle)[:k]  # dense may have fetched extra (see dense_k)
             timings[mode] = recording.seconds
         self._fill_dense(hits, bundle.embedding, dense.scores)
         result = [self._hit(h, dense.scores, bm25.scores, mode) for h in hits]

@@ -44,6 +44,18 @@ def open_store(settings: Settings, collection: str | None = None) -> ChromaVecto
     return ChromaVectorStore(chroma_collection=chroma_collection)
 
 
+def readable_versions(store: ChromaVectorStore) -> set[str]:
+    """The versions a reader may see: per document, the newest complete one. A half-written
+    version has no head yet; a crash between writing a new head and deleting the old version
+    leaves two complete ones, of which the newer wins."""
+    newest: dict[str, dict] = {}
+    for head in head_metadatas(store):
+        held = newest.get(head[records.DOC_ID])
+        if held is None or head[records.INGESTED_AT] > held[records.INGESTED_AT]:
+            newest[head[records.DOC_ID]] = head
+    return {head[records.VERSION] for head in newest.values()}
+
+
 def head_metadatas(store: ChromaVectorStore) -> list[dict]:
     """The metadata of every document version's head chunk (chunk 0, written last, so a head
     means its version is complete): one query for the document list and the ingest's check."""

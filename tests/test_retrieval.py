@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from rag import records
 from rag.records import MODES
 from rag.retrieval import Retriever, index_version
 
@@ -125,10 +126,49 @@ def test_an_ingest_between_count_and_bm25_build_never_asks_bm25_for_more_than_it
     count = store.client.count()
     build = Retriever._load_or_build
 
-    def build_after_an_ingest(self, version):
+    def build_after_an_ingest(self, *args):
         store.client.delete(ids=store.client.get(include=[])["ids"][-2:])
-        return build(self, version)
+        return build(self, *args)
 
     monkeypatch.setattr(Retriever, "_load_or_build", build_after_an_ingest)
     hits, _ = retriever.retrieve("battery refining capacity", mode, top_k=count)
     assert 0 < len(hits) <= count
+
+
+def _new_version(store, doc_id: str, version: str, with_head: bool) -> None:
+    """A new version of `doc_id` as an ingest writes it: the same chunks under new ids, and the head
+    (chunk 0) last, so `with_head=False` is an ingest still writing (or killed while writing)."""
+    got = store.client.get(where={records.DOC_ID: doc_id}, include=["embeddings"])
+    vectors = dict(zip(got["ids"], got["embeddings"], strict=True))
+    later = {records.VERSION: version, records.INGESTED_AT: "2999-01-01T00:00:00+00:00"}
+    copies = [
+        node.model_copy(update={
+            "id_": records.chunk_id(doc_id, version, node.metadata[records.CHUNK_INDEX]),
+            "metadata": node.metadata | later,
+            "embedding": list(vectors[node.node_id]),
+        })
+        for node in store.get_nodes(got["ids"])
+        if with_head or node.metadata[records.CHUNK_INDEX] > 0
+    ]  # fmt: skip
+    store.add(copies)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("with_head", [False, True], ids=["half-written", "two-complete"])
+def test_readers_see_one_complete_version_per_document(ingested, tmp_path: Path, mode, with_head):
+    store = ingested.store
+    doc_id = store.client.get(where={records.CHUNK_INDEX: 0}, limit=1, include=["metadatas"])["metadatas"][0][
+        records.DOC_ID
+    ]
+    old = {m[records.VERSION] for m in store.client.get(where={records.DOC_ID: doc_id})["metadatas"]}
+    # Without its head the new version is still being written: readers keep the old one. With it,
+    # the ingest crashed before deleting the old one: the newer complete version wins.
+    _new_version(store, doc_id, "new0000000000000", with_head)
+    want = {"new0000000000000"} if with_head else old
+    retriever = _retriever(ingested, tmp_path)
+    hits, _ = retriever.retrieve("battery refining capacity lithium supply", mode, top_k=50)
+    assert hits
+    assert {h.chunk.version for h in hits if h.chunk.doc_id == doc_id} <= want
+    assert len({h.chunk.text for h in hits}) == len(hits), "no chunk twice, from two versions"
+    in_bm25 = {entry[records.VERSION] for entry in retriever._bm25.corpus}
+    assert in_bm25 & ({"new0000000000000"} | old) == want
