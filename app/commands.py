@@ -27,7 +27,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     enforce_offline()
     from app.components import build_ingestor
-    from index.sync import IngestLocked
+    from index.report import IngestLocked
     from rag.embeddings import build_embedder
     from rag.store import open_store
 

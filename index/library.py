@@ -16,7 +16,8 @@ from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from index.loaders import SUPPORTED_EXTENSIONS
-from index.sync import FileResult, Ingestor
+from index.report import FileResult
+from index.sync import Ingestor
 from rag import records
 from rag.store import head_metadatas
 

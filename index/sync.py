@@ -25,10 +25,9 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
 
 from filelock import FileLock, Timeout
 from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
@@ -44,6 +43,7 @@ from index.chunking import Chunker
 from index.clean import CleanResult, clean_pages
 from index.discover import Discovery, SourceFile, discover
 from index.loaders import LoadedFile, LoadError, load_file
+from index.report import FileResult, IngestLocked, IngestReport
 from index.sections import locate
 from rag import records
 from rag.embeddings import Embedder
@@ -54,56 +54,6 @@ PIPELINE_VERSION = 2  # 2: PDFs read by pypdfium2 with the layout post-pass; pag
 BATCH_CHUNKS = 256  # chunks embedded per encode call and written per batch
 BATCH_DOCS = 500  # documents per batch (bounds the store queries of a re-ingest)
 ADD_LIMIT = 1000  # items per Chroma add call (Chroma refuses batches above ~5,400)
-
-Status = Literal["added", "updated", "unchanged", "removed", "failed", "skipped"]
-
-
-class IngestLocked(RuntimeError):
-    """Another ingest holds the lock on this data dir."""
-
-
-@dataclass
-class FileResult:
-    path: str
-    status: Status
-    doc_id: str | None = None
-    chunks: int = 0
-    error: str | None = None
-    warnings: list[str] = field(default_factory=list)
-
-
-@dataclass
-class IngestReport:
-    files: list[FileResult] = field(default_factory=list)
-    chunks_embedded: int = 0
-    chunks_removed: int = 0
-    chunks_in_store: int = 0
-    seconds: float = 0.0
-
-    def count(self, status: Status) -> int:
-        return sum(1 for f in self.files if f.status == status)
-
-    def to_dict(self) -> dict:
-        counts = {s: self.count(s) for s in ("added", "updated", "unchanged", "removed", "failed", "skipped")}
-        return {
-            **counts,
-            "chunks_embedded": self.chunks_embedded,
-            "chunks_removed": self.chunks_removed,
-            "chunks_in_store": self.chunks_in_store,
-            "seconds": round(self.seconds, 3),
-            "chunks_per_second": round(self.chunks_embedded / self.seconds, 2) if self.seconds else 0.0,
-            "files": [asdict(f) for f in self.files],
-        }
-
-    def summary(self) -> str:
-        d = self.to_dict()
-        return (
-            f"documents: {d['added']} added, {d['updated']} updated, {d['unchanged']} unchanged, "
-            f"{d['removed']} removed, {d['failed']} failed, {d['skipped']} skipped (unsupported type); "
-            f"chunks: {d['chunks_embedded']} embedded, {d['chunks_removed']} removed, "
-            f"{d['chunks_in_store']} in store; {d['seconds']:.1f} s"
-            + (f" ({d['chunks_per_second']:.1f} chunks/s)" if d["chunks_embedded"] else "")
-        )
 
 
 def _filters(*conditions: tuple[str, FilterOperator, object]) -> MetadataFilters:

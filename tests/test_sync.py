@@ -12,7 +12,7 @@ from filelock import FileLock
 
 from index import sync
 from index.clean import clean_text
-from index.sync import IngestLocked
+from index.report import IngestLocked
 from rag import records
 
 REQUIRED_METADATA = (

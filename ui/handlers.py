@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import NamedTuple, Protocol
 
 from index.library import Library
-from index.sync import IngestLocked
+from index.report import IngestLocked
 from rag.answer import Answerer
 from rag.feedback import FeedbackStore
 from rag.question import question_problem

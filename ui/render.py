@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import PurePath
 
 from index.library import DocumentInfo
-from index.sync import FileResult
+from index.report import FileResult
 from rag.records import Answer, Source
 
 NO_DOCUMENTS = "No documents are ingested yet: upload some in the **Documents** tab or run `rag ingest`."

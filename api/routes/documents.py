@@ -10,7 +10,7 @@ from api.auth import Caller
 from api.context import ApiContext
 from api.errors import ERRORS, ApiError
 from index.library import UploadRejected
-from index.sync import IngestLocked
+from index.report import IngestLocked
 
 UPLOAD_ERRORS = ERRORS | {
     403: {"model": schemas.Error, "description": "not an admin key (when admin keys are set)"},
