@@ -51,7 +51,7 @@ def readable_versions(store: ChromaVectorStore) -> set[str]:
     newest: dict[str, dict] = {}
     for head in head_metadatas(store):
         held = newest.get(head[records.DOC_ID])
-        if held is None or head[records.INGESTED_AT] > held[records.INGESTED_AT]:
+        if held is None or head.get(records.INGESTED_AT, "") > held.get(records.INGESTED_AT, ""):
             newest[head[records.DOC_ID]] = head
     return {head[records.VERSION] for head in newest.values()}
 
