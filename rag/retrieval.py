@@ -142,7 +142,9 @@ class Retriever:
         self.reranker = reranker
         self.fusion = FUSIONS[fusion]
         self.version = ""
-        self.chunk_count = 0  # chunks a reader may see: of complete versions only
+        # Chunks a reader may see, of complete versions only: the size of the BM25 index itself, taken
+        # with it, so no k derived from it can exceed what bm25s holds (it raises if asked for more).
+        self.chunk_count = 0
         self._readable: set[str] = set()
         self._unreadable = False  # the store also holds chunks of incomplete or superseded versions
         self._bm25 = None
@@ -233,9 +235,7 @@ class Retriever:
             ),
             readable=self._readable if self._unreadable else None,
         )
-        # Clamped to the index this query runs on: it may hold fewer chunks than the store counted
-        # (an ingest removed some between the count and the build), and bm25s refuses a larger k.
-        self._bm25.similarity_top_k = min(k if mode == "bm25" else candidates, len(self._bm25.corpus))
+        self._bm25.similarity_top_k = k if mode == "bm25" else candidates
         bm25 = _Recording(self._bm25, matches_only=True)
         if mode == "hybrid":
             started = time.perf_counter()

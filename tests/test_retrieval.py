@@ -116,21 +116,28 @@ def test_bm25_is_built_from_the_store_in_pages(ingested, tmp_path: Path, monkeyp
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_an_ingest_between_count_and_bm25_build_never_asks_bm25_for_more_than_it_holds(
-    ingested, tmp_path: Path, monkeypatch, mode
+@pytest.mark.parametrize("ingest", ["removes before the build", "writes after the build"])
+def test_an_ingest_beside_the_bm25_build_never_asks_bm25_for_more_than_it_holds(
+    ingested, tmp_path: Path, monkeypatch, mode, ingest
 ):
-    # Under load an upload removed chunks after warm_up counted the store and before BM25 was
-    # built from it: bm25s then raised "k of N is larger than the number of available scores".
+    # Under load uploads changed the store while warm_up counted it and built BM25 from it, and
+    # the candidate count (from the store) exceeded the index: bm25s raised "k of N is larger
+    # than the number of available scores".
     retriever = _retriever(ingested, tmp_path)
     store = ingested.store
     count = store.client.count()
+    doc_id = store.client.get(limit=1, include=["metadatas"])["metadatas"][0][records.DOC_ID]
     build = Retriever._load_or_build
 
-    def build_after_an_ingest(self, *args):
-        store.client.delete(ids=store.client.get(include=[])["ids"][-2:])
-        return build(self, *args)
+    def build_beside_an_ingest(self, *args):
+        if ingest == "removes before the build":
+            store.client.delete(ids=store.client.get(include=[])["ids"][-2:])
+            return build(self, *args)
+        index = build(self, *args)
+        _new_version(store, doc_id, "new0000000000000", with_head=False)
+        return index
 
-    monkeypatch.setattr(Retriever, "_load_or_build", build_after_an_ingest)
+    monkeypatch.setattr(Retriever, "_load_or_build", build_beside_an_ingest)
     hits, _ = retriever.retrieve("battery refining capacity", mode, top_k=count)
     assert 0 < len(hits) <= count
 
