@@ -104,14 +104,9 @@ def build_feedback(settings: Settings) -> FeedbackStore:
 
 def build_components(settings: Settings) -> Components:
     """The real thing: embedder, store, BM25, model, all loaded now (so /readyz means ready)."""
-    from rag.offline import enforce_offline
-
-    enforce_offline()
-    from rag.embeddings import build_embedder
-
-    retriever = checked_retriever(settings, build_embedder(settings))
-    retriever.warm_up()
-    return assemble(settings, build_answerer(settings, retriever))
+    answerer = build_answer_path(settings)
+    answerer.retriever.warm_up()
+    return assemble(settings, answerer)
 
 
 def checked_retriever(settings: Settings, embedder: Embedder) -> Retriever:
@@ -124,7 +119,7 @@ def checked_retriever(settings: Settings, embedder: Embedder) -> Retriever:
 
 
 def build_answer_path(settings: Settings) -> Answerer:
-    """The answerer for one-shot commands (`rag ask`, `rag chat`), offline, store checked."""
+    """The answerer over the configured store, offline and checked against its embedder."""
     from rag.offline import enforce_offline
 
     enforce_offline()

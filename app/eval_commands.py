@@ -96,7 +96,7 @@ def _gold_run(args: argparse.Namespace, cases_path: Path, corpus: Path) -> int:
 def _pdf_eval(args: argparse.Namespace) -> int:
     """Text fidelity, the PDF penalty and the real-report checks (eval.pdf_eval), in one run."""
     from app.components import eval_retriever
-    from eval import harness, pdf_eval
+    from eval import gate, harness, pdf_eval
     from eval.cases import CASES, read_cases
     from index.chunking import Chunker
 
@@ -126,11 +126,11 @@ def _pdf_eval(args: argparse.Namespace) -> int:
 
     results["reports"] = pdf_eval.report_checks(reports, split)
     results["reports_pypdf"] = pdf_eval.report_checks(reports, split, read=pdf_eval.pypdf_text)
-    results["meta"] = {
-        "fidelity_set": str(rendered.relative_to(pdf_eval.FOLDER.parent.parent)),
-        "penalty_cases": len(cases[".txt"]),
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
+    results["meta"] = gate.metadata(
+        base,
+        fidelity_set=str(rendered.relative_to(pdf_eval.FOLDER.parent.parent)),
+        penalty_cases=len(cases[".txt"]),
+    )
     out = _out(args, base, "pdf-")
     pdf_eval.write(results, out)
     print(pdf_eval.markdown(results))
