@@ -1,4 +1,4 @@
-"""The HTTP API for other teams, native and OpenAI-compatible: `create_app(settings, answerer, library)`.
+"""The HTTP API for other teams, native and OpenAI-compatible: `create_app(settings, answerer, ...)`.
 
 This only assembles the app: routes live in `api.routes`, errors in `api.errors`, who may call in
 `api.auth`. The staff UI is mounted beside it by `app.server`.
@@ -12,10 +12,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api.auth import Auth, LoopbackOnly, load_keys
+from api.auth import Auth, LoginThrottle, LoopbackOnly, load_keys
 from api.context import ApiContext
 from api.errors import install_error_handlers
-from api.limits import GenerationGate, RateLimiter
+from api.limits import RateLimiter
 from api.metrics import Metrics
 from api.middleware import BodyLimit, RequestMetrics
 from api.routes.answers import answers_router
@@ -24,24 +24,28 @@ from api.routes.openai import openai_router
 from api.routes.operations import operations_router
 from index.library import Library
 from rag.answer import Answerer
+from rag.gate import GenerationGate
 from rag.settings import Settings
 from rag.tokens import get_encoding
 
 log = logging.getLogger("rag.api")
 
 
-def create_app(settings: Settings, answerer: Answerer, library: Library) -> FastAPI:
+def create_app(settings: Settings, answerer: Answerer, library: Library, gate: GenerationGate) -> FastAPI:
+    """`gate` is the process's generation limit, shared with the UI (`app.components`)."""
     keys = load_keys(settings)
-    gate = GenerationGate(settings.max_generations, settings.max_queue, settings.queue_timeout)
     metrics = Metrics()
     metrics.generating.set_function(lambda: gate.active)
     metrics.waiting.set_function(lambda: gate.waiting)
-    auth = Auth(keys, RateLimiter(settings.rate_limit_per_minute))
+    auth = Auth(
+        keys, RateLimiter(settings.rate_limit_per_minute), RateLimiter(settings.failed_keys_per_minute)
+    )
     ctx = ApiContext(settings, answerer, library, gate, metrics, auth, get_encoding())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         # Other processes (`rag ingest`, other workers) change the store: poll for their changes.
+        # While nothing changed a poll is one small read (the store's change stamp).
         stop = threading.Event()
 
         def poll() -> None:
@@ -66,7 +70,9 @@ def create_app(settings: Settings, answerer: Answerer, library: Library) -> Fast
     install_error_handlers(app, metrics)
     app.add_middleware(BodyLimit, settings=settings)
     app.add_middleware(RequestMetrics, metrics=metrics)
-    if not keys:
+    if keys:
+        app.add_middleware(LoginThrottle, auth=auth)  # the UI's sign-in, once mounted at `/`
+    else:
         app.add_middleware(LoopbackOnly)  # added last, so outermost: a refused client reaches nothing
     for router in (operations_router, answers_router, documents_router, openai_router):
         app.include_router(router(ctx))

@@ -2,18 +2,22 @@
 the API and the staff UI, and the bind rule: without any key, only this machine is served.
 """
 
+import contextlib
 import hashlib
 import hmac
 import ipaddress
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi import Request
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import ApiError, error_response
-from api.limits import RateLimiter
+from api.limits import Limited, RateLimiter
 from rag.settings import Settings
+
+log = logging.getLogger("rag.api")
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 UI_AUTH_MESSAGE = (
@@ -28,8 +32,8 @@ NOT_LOOPBACK = (
 
 def load_keys(settings: Settings) -> dict[str, bool]:
     """key -> is admin. Admin keys are keys too. Raises ValueError naming a bad line."""
-    keys = {k.strip(): False for k in settings.api_keys.split(",") if k.strip()}
-    keys |= {k.strip(): True for k in settings.api_admin_keys.split(",") if k.strip()}
+    keys = {k.strip(): False for k in settings.api_keys.get_secret_value().split(",") if k.strip()}
+    keys |= {k.strip(): True for k in settings.api_admin_keys.get_secret_value().split(",") if k.strip()}
     if settings.api_keys_file:
         path = settings.api_keys_file
         for number, line in enumerate(path.read_text().splitlines(), 1):
@@ -50,26 +54,46 @@ class Caller:
 
 class Auth:
     """The API's dependencies: `caller` checks the key, then the rate limit; `admin` also needs an
-    admin key when there are any."""
+    admin key when there are any.
 
-    def __init__(self, keys: dict[str, bool], limiter: RateLimiter) -> None:
+    `failures` counts wrong keys per client address, for the API and the UI's sign-in alike: once
+    its bucket is empty, every attempt from that address gets 429, a right key too, so the answers
+    say nothing about which guess was right.
+    """
+
+    def __init__(self, keys: dict[str, bool], limiter: RateLimiter, failures: RateLimiter) -> None:
         self.keys = keys
         self.limiter = limiter
+        self.failures = failures
         self.admin_keys_exist = any(keys.values())
 
+    def throttle(self, address: str) -> None:
+        """429 while `address` has used up its failed attempts."""
+        if wait := self.failures.wait(address):
+            raise Limited(429, "too many wrong API keys from this address; try again later", wait)
+
+    def failed(self, address: str, where: str) -> None:
+        with contextlib.suppress(Limited):  # throttle() ran first: a race at most takes the last token
+            self.failures.check(address)
+        log.warning("wrong API key from %s on %s", address, where)  # the address, never the key
+
     def caller(self, request: Request) -> Caller:
+        address = request.client.host if request.client else "?"
         if self.keys:
+            self.throttle(address)
             given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
             given = given or request.headers.get("x-api-key", "").strip()
             # compare_digest against every key: the time taken says nothing about which matched
-            matched = [k for k in self.keys if hmac.compare_digest(given.encode(), k.encode())]
-            if not given or not matched:
+            matched = [k for k in self.keys if given and hmac.compare_digest(given.encode(), k.encode())]
+            if not matched:
+                if given:  # a wrong key is a guess; a missing one is not
+                    self.failed(address, request.url.path)
                 raise ApiError(401, "invalid or missing API key", "authentication_error",
                                headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
             key = matched[0]
             who = Caller("key:" + hashlib.sha256(key.encode()).hexdigest()[:12], self.keys[key])
         else:
-            who = Caller("addr:" + (request.client.host if request.client else "?"), admin=True)
+            who = Caller("addr:" + address, admin=True)
         self.limiter.check(who.identity)
         return who
 
@@ -135,3 +159,34 @@ class LoopbackOnly:
                 return await send({"type": "websocket.close", "code": 1008})
             return await error_response(403, NOT_LOOPBACK, "permission_error")(scope, receive, send)
         await self.app(scope, receive, send)
+
+
+class LoginThrottle:
+    """The UI's sign-in (`POST /login`, Gradio's) under the same failed-key count as the API:
+    a refused sign-in counts as a wrong key, and a throttled address gets 429 before Gradio."""
+
+    def __init__(self, app: ASGIApp, auth: Auth) -> None:
+        self.app = app
+        self.auth = auth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != "/login":
+            return await self.app(scope, receive, send)
+        address = scope["client"][0] if scope.get("client") else "?"
+        try:
+            self.auth.throttle(address)
+        except Limited as exc:
+            headers = {"Retry-After": str(exc.retry_after)}
+            return await error_response(429, str(exc), "rate_limit_error", headers=headers)(
+                scope, receive, send
+            )
+        status = []
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status.append(message["status"])
+            await send(message)
+
+        await self.app(scope, receive, sending)
+        if status and status[0] in (400, 401):  # Gradio answers a wrong password with 400
+            self.auth.failed(address, "/login")

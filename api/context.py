@@ -11,10 +11,10 @@ import tiktoken
 
 from api.auth import Auth
 from api.errors import GENERATION_FAILED, ApiError
-from api.limits import GenerationGate, Permit
 from api.metrics import Metrics
 from index.library import Library
 from rag.answer import Answerer
+from rag.gate import GenerationGate, Permit
 from rag.question import question_problem
 from rag.records import Answer, Mode, Turn
 from rag.retrieval import Retriever

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
-from api.limits import Permit
+from rag.gate import Permit
 
 
 def sse_event(event: str, data: dict) -> str:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from rag.answer import Answerer
     from rag.embeddings import Embedder
     from rag.feedback import FeedbackStore
+    from rag.gate import GenerationGate
     from rag.llm import LLM
     from rag.retrieval import Retriever
 
@@ -40,6 +41,7 @@ class Components:
     answerer: Answerer
     library: Library
     feedback: FeedbackStore
+    gate: GenerationGate  # the one generation limit, shared by the API and the UI
 
     @property
     def retriever(self) -> Retriever:
@@ -64,7 +66,6 @@ def build_ingestor(settings: Settings, store, embedder: Embedder) -> Ingestor:
         embedder=embedder,
         chunker=Chunker(settings.chunk_size, settings.chunk_overlap, fits=embedder.fits),
         max_file_bytes=int(settings.max_file_mb * 1e6),
-        lock_path=settings.data_dir / "ingest.lock",
     )
 
 
@@ -84,6 +85,7 @@ def build_answerer(
 def assemble(settings: Settings, answerer: Answerer) -> Components:
     """Components around an answerer (real or fake): the library and feedback share its store."""
     from index.library import Library
+    from rag.gate import GenerationGate
 
     retriever = answerer.retriever
     ingestor = build_ingestor(settings, retriever.store, retriever.embedder)
@@ -93,7 +95,8 @@ def assemble(settings: Settings, answerer: Answerer) -> Components:
         max_file_bytes=int(settings.max_file_mb * 1e6),
         on_change=retriever.warm_up,
     )
-    return Components(settings, answerer, library, build_feedback(settings))
+    gate = GenerationGate(settings.max_generations, settings.max_queue, settings.queue_timeout)
+    return Components(settings, answerer, library, build_feedback(settings), gate)
 
 
 def build_feedback(settings: Settings) -> FeedbackStore:

@@ -47,5 +47,5 @@ def app() -> FastAPI:
     ) as exc:  # a clear line, not a traceback from uvicorn
         print(f"rag serve: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    api = create_app(settings, components.answerer, components.library)
+    api = create_app(settings, components.answerer, components.library, components.gate)
     return mount_ui(api, settings, components, keys) if settings.ui else api

@@ -28,6 +28,29 @@ from bench.local_server import free_port, wait_until_up
 REPO = Path(__file__).resolve().parent.parent
 
 
+CHAINED = ("During handling of the above exception", "The above exception was the direct cause")
+
+
+def first_traceback(log: str) -> str | None:
+    """The first traceback in a server log, with the line that announced it and any exceptions
+    chained to it: what a failed run prints, so the failure explains itself."""
+    lines = log.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("Traceback (most recent call")), None)
+    if start is None:
+        return None
+    end = start + 1
+    while end < len(lines):
+        line = lines[end]
+        end += 1
+        if line.startswith(("Traceback (most recent call", *CHAINED)):
+            continue
+        if line and not line[0].isspace():  # the exception line ends one traceback...
+            rest = [later for later in lines[end:] if later.strip()]
+            if not (rest and rest[0].startswith(CHAINED)):  # ...unless another is chained to it
+                break
+    return "\n".join(lines[max(0, start - 1) : end])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -85,6 +108,8 @@ def main() -> None:
     print(json.dumps({k: v for k, v in summary.items() if k != "rss_series_mb"}, indent=2))
     print(f"wrote {out}")
     if summary["server_errors"]:
+        traceback = first_traceback((work / "serve.log").read_text(errors="replace"))
+        print(f"first server traceback ({work / 'serve.log'}):\n{traceback or '(none in the log)'}")
         raise SystemExit(f"{summary['server_errors']} server error(s) (5xx or failed connections)")
 
 

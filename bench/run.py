@@ -16,6 +16,9 @@ Parts (all by default):
   10,000-chunk base: each base chunk is copied with its numbers shifted (BM25 sees distinct
   texts) and its vector perturbed by small noise, renormalised (the HNSW index sees distinct
   points). Base embeddings are cached in the work folder, so a second run embeds nothing.
+- `poll`: what a server's index poll (`Retriever.warm_up`, every `RAG_INDEX_POLL_SECONDS`) costs
+  on that store while nothing changed: one read of the store's change stamp, against reading and
+  hashing every chunk id (`index_version`), which every poll did before the stamp.
 - `serve`: `rag serve` on that store: end-to-end p50/p95 of `/v1/ask` and the server's RSS.
 - `answer`: the local model's time to first token and tokens/s on the sample corpus.
 - `extractive`: the extractive answer path in-process on that store (`Answerer.ask`, no HTTP):
@@ -37,8 +40,10 @@ import sqlite3
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,6 +53,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from pydantic import PrivateAttr
 
 from app.components import build_answerer, build_ingestor, build_retriever
+from bench import load
 from bench.corpus_gen import generate, seed_documents, variant
 from bench.load import memory_kb, percentiles
 from bench.local_server import free_port, wait_until_up
@@ -61,10 +67,13 @@ from rag.records import MODES
 from rag.settings import Settings
 from rag.store import open_store
 
-PARTS = ("ingest", "pdf", "retrieve", "serve", "answer", "extractive")
+PARTS = ("ingest", "pdf", "retrieve", "poll", "serve", "answer", "extractive")
 PDF_PAGES = 300
 BASE_CHUNKS = 10_000  # larger stores are derived from a base of this size
 ASK_REQUESTS = 40
+RETRIEVE_CLIENTS = 8  # threads (and API clients) retrieving at once in the parallel figures
+RETRIEVE_LOAD_S = 15.0  # seconds of /v1/retrieve load on the served store
+POLL_REPEATS = 20  # polls timed each way (a full read of 100k ids takes about a second)
 
 
 @dataclass
@@ -350,9 +359,11 @@ def base_store(settings: Settings, embedder: Embedder, config: BenchConfig) -> S
 
 def derived_store(base: Settings, chunks: int, config: BenchConfig, noise: float = 0.02) -> Settings:
     """`chunks` chunks from copies of the base store's: numbers shifted by the copy number, vectors
-    perturbed by Gaussian noise (sigma `noise` per dimension, then renormalised)."""
+    perturbed by Gaussian noise (sigma `noise` per dimension, then renormalised). Written under the
+    ingest lease, stamped like any ingest, so readers see the change."""
     local = base.model_copy(update={"data_dir": config.work / f"derived-{chunks}" / "data"})
-    target = open_store(local).client
+    store = open_store(local)
+    target = store.client
     if target.count() >= chunks:
         return local
     got = open_store(base).client.get(include=["documents", "metadatas", "embeddings"])
@@ -360,26 +371,29 @@ def derived_store(base: Settings, chunks: int, config: BenchConfig, noise: float
     base_vectors = np.asarray(got["embeddings"], dtype=np.float32)
     copies = math.ceil(chunks / len(got["ids"]))
     started = time.perf_counter()
-    for copy in range(copies):
-        shift = (lambda m, k=copy: str(int(m.group()) + k)) if copy else None
-        vectors = base_vectors + (rng.normal(0, noise, base_vectors.shape).astype(np.float32) if copy else 0)
-        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-        ids, texts, metas = [], [], []
-        for text, meta in zip(got["documents"], got["metadatas"], strict=True):
-            doc_id = f"{meta[records.DOC_ID]}#{copy}"
-            ids.append(records.chunk_id(doc_id, meta[records.VERSION], int(meta[records.CHUNK_INDEX])))
-            texts.append(re.sub(r"\d+", shift, text) if shift else text)
-            # LlamaIndex rebuilds nodes from `_node_content` (its id and metadata), not Chroma's id.
-            node = json.loads(meta["_node_content"])
-            node["id_"], node["metadata"][records.DOC_ID] = ids[-1], doc_id
-            metas.append(meta | {records.DOC_ID: doc_id, "_node_content": json.dumps(node)})
-        for start in range(0, len(ids), 1000):
-            end = min(start + 1000, len(ids), chunks - copy * len(got["ids"]))
-            if end <= start:
-                break
-            target.add(ids=ids[start:end], documents=texts[start:end], metadatas=metas[start:end],
-                       embeddings=vectors[start:end])  # fmt: skip
-        config.say(f"derived store: copy {copy + 1}/{copies} ({time.perf_counter() - started:.0f} s)")
+    with store.state.take().kept() as lease:
+        for copy in range(copies):
+            shift = (lambda m, k=copy: str(int(m.group()) + k)) if copy else None
+            noisy = rng.normal(0, noise, base_vectors.shape).astype(np.float32) if copy else 0
+            vectors = base_vectors + noisy
+            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+            ids, texts, metas = [], [], []
+            for text, meta in zip(got["documents"], got["metadatas"], strict=True):
+                doc_id = f"{meta[records.DOC_ID]}#{copy}"
+                ids.append(records.chunk_id(doc_id, meta[records.VERSION], int(meta[records.CHUNK_INDEX])))
+                texts.append(re.sub(r"\d+", shift, text) if shift else text)
+                # LlamaIndex rebuilds nodes from `_node_content` (its id and metadata), not Chroma's id.
+                node = json.loads(meta["_node_content"])
+                node["id_"], node["metadata"][records.DOC_ID] = ids[-1], doc_id
+                metas.append(meta | {records.DOC_ID: doc_id, "_node_content": json.dumps(node)})
+            for start in range(0, len(ids), 1000):
+                end = min(start + 1000, len(ids), chunks - copy * len(got["ids"]))
+                if end <= start:
+                    break
+                lease.before_write()
+                target.add(ids=ids[start:end], documents=texts[start:end], metadatas=metas[start:end],
+                           embeddings=vectors[start:end])  # fmt: skip
+            config.say(f"derived store: copy {copy + 1}/{copies} ({time.perf_counter() - started:.0f} s)")
     return local
 
 
@@ -420,7 +434,65 @@ def bench_retrieve(local: Settings, embedder: Embedder, config: BenchConfig) -> 
         default.retrieve(q)
         totals.append(time.perf_counter() - started)
     out["llamaindex_default_dense"] = {"total": percentiles(totals)}
+    out["threads"] = bench_retrieve_threads(retriever, queries, local.top_k)
     return out
+
+
+def bench_retrieve_threads(
+    retriever, queries: list[str], top_k: int, clients: int = RETRIEVE_CLIENTS
+) -> dict:
+    """Hybrid retrievals a second from `clients` threads at once, as the server's pool runs them,
+    against the same threads behind one lock (how retrieval ran before each call had its own BM25
+    top k): the ratio is what running them in parallel buys on this machine."""
+    serial = threading.Lock()
+
+    def locked(q: str) -> None:
+        with serial:
+            retriever.retrieve(q, "hybrid", top_k)
+
+    def qps(call) -> float:
+        started = time.perf_counter()
+        with ThreadPoolExecutor(clients) as pool:
+            list(pool.map(call, queries))
+        return len(queries) / (time.perf_counter() - started)
+
+    serialised = qps(locked)
+    parallel = qps(lambda q: retriever.retrieve(q, "hybrid", top_k))
+    return {
+        "clients": clients,
+        "serialised_qps": round(serialised, 1),
+        "parallel_qps": round(parallel, 1),
+        "ratio": round(parallel / serialised, 2),
+    }
+
+
+def bench_poll(local: Settings, embedder: Embedder, config: BenchConfig) -> dict:
+    """A server's index poll on a store that did not change: `warm_up` (the change stamp, one
+    small read) against `index_version` (every chunk id read and hashed), the poll before stamps."""
+    from rag.retrieval import index_version
+
+    retriever = build_retriever(local, embedder)
+    state = retriever.store.state
+    if state.quiet_stamp() is None:  # a store built before change stamps: give it its first
+        with state.take().kept() as lease:
+            lease.before_write()
+    retriever.warm_up()
+    every_id, stamp = [], []
+    for _ in range(POLL_REPEATS):
+        started = time.perf_counter()
+        index_version(retriever.store)
+        every_id.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        retriever.warm_up()
+        stamp.append(time.perf_counter() - started)
+    before, after = percentiles(every_id), percentiles(stamp)
+    return {
+        "chunks": retriever.store.client.count(),
+        "polls": POLL_REPEATS,
+        "every_chunk_id": before,
+        "change_stamp": after,
+        "ratio_p50": round(before["p50_ms"] / after["p50_ms"], 1),
+    }
 
 
 # -- serving -------------------------------------------------------------------------------
@@ -452,6 +524,7 @@ def bench_serve(local: Settings, config: BenchConfig, llm: str = "extractive") -
                 statuses.append(client.post("/v1/ask", json={"question": q}).status_code)
                 asked.append(time.perf_counter() - started)
         busy = _rss_mb(proc.pid)
+        retrieving = load.run(base, clients=RETRIEVE_CLIENTS, seconds=RETRIEVE_LOAD_S, mix={"retrieve": 1})
     finally:
         proc.terminate()
         proc.wait(timeout=60)
@@ -465,6 +538,8 @@ def bench_serve(local: Settings, config: BenchConfig, llm: str = "extractive") -
         "rss_idle_mb": idle["rss_mb"],
         "rss_after_asks_mb": busy["rss_mb"],
         "peak_rss_mb": busy["peak_rss_mb"],
+        "retrieve_clients": RETRIEVE_CLIENTS,
+        "retrieve": retrieving.summary()["kinds"]["retrieve"],
     }
 
 
@@ -565,13 +640,16 @@ def run(settings: Settings, embedder: Embedder, config: BenchConfig) -> dict:
     if "pdf" in config.parts:
         config.say(f"pdf: a {PDF_PAGES}-page file ...")
         results["pdf"] = bench_pdf(settings, embedder, config)
-    if {"retrieve", "serve", "extractive"} & set(config.parts):
+    if {"retrieve", "poll", "serve", "extractive"} & set(config.parts):
         store = base_store(settings, embedder, config)
         if config.chunks > BASE_CHUNKS:
             store = derived_store(store, config.chunks, config)
         if "retrieve" in config.parts:
             config.say(f"retrieve at {config.chunks} chunks ...")
             results["retrieve"] = bench_retrieve(store, embedder, config)
+        if "poll" in config.parts:
+            config.say(f"index poll at {config.chunks} chunks ...")
+            results["poll"] = bench_poll(store, embedder, config)
         if "serve" in config.parts:
             config.say("serve ...")
             results["serve"] = bench_serve(store, config)
@@ -628,10 +706,22 @@ def summary(results: dict) -> str:
             )
         li = retrieve["llamaindex_default_dense"]["total"]
         lines.append(f"LlamaIndex default retriever: p50 {li['p50_ms']} / p95 {li['p95_ms']} ms")
+        t = retrieve["threads"]
+        lines.append(
+            f"retrieve from {t['clients']} threads: {t['parallel_qps']}/s in parallel, "
+            f"{t['serialised_qps']}/s behind one lock ({t['ratio']}x)"
+        )
+    if poll := results.get("poll"):
+        stamp, every_id = poll["change_stamp"]["p50_ms"], poll["every_chunk_id"]["p50_ms"]
+        lines.append(f"index poll at {poll['chunks']} chunks: change stamp p50 {stamp} ms vs every chunk "
+                     f"id p50 {every_id} ms ({poll['ratio_p50']}x)")  # fmt: skip
     if serve := results.get("serve"):
         ask = serve["ask"]
         lines.append(f"/v1/ask ({serve['backend']}): p50 {ask['p50_ms']} / p95 {ask['p95_ms']} ms; "
                      f"server RSS {serve['rss_after_asks_mb']} MB (peak {serve['peak_rss_mb']})")  # fmt: skip
+        got = serve["retrieve"]
+        lines.append(f"/v1/retrieve, {serve['retrieve_clients']} clients: {got['per_second']}/s, "
+                     f"p50 {got['p50_ms']} / p95 {got['p95_ms']} ms")  # fmt: skip
     if answer := results.get("answer"):
         lines.append(f"local model {answer['model']}: first token p50 {answer['first_token_s_p50']} s, "
                      f"{answer['tokens_per_s_p50']} tokens/s")  # fmt: skip

@@ -19,7 +19,7 @@ class Judge:
         llm = OpenAILike(
             model=settings.judge_model or "default",
             api_base=settings.judge_base_url,
-            api_key=settings.judge_api_key or "not-needed",
+            api_key=settings.judge_api_key.get_secret_value() if settings.judge_api_key else "not-needed",
             is_chat_model=True,
             context_window=8192,
             timeout=settings.llm_timeout,

@@ -10,18 +10,22 @@ from __future__ import annotations
 import os
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
+from filelock import FileLock, Timeout
+
 from index.loaders import SUPPORTED_EXTENSIONS
-from index.report import FileResult
+from index.report import FileResult, IngestLocked
 from index.sync import Ingestor
 from rag import records
 from rag.store import head_metadatas
 
 MAX_NAME = 120  # characters kept of an uploaded file's name
+NAME_WAIT_S = 120.0  # how long an upload waits for another upload or delete of the same name
 Progress = Callable[[int, int, str], None]  # (files done, files in all, file name)
 
 
@@ -114,12 +118,30 @@ class Library:
             except UploadRejected as exc:
                 results.append(FileResult(path=name, status="failed", error=str(exc)))
                 continue
-            results.append(self._store_and_ingest(self.upload_dir / safe, data))
+            with self._name_lock(safe):
+                results.append(self._store_and_ingest(self.upload_dir / safe, data))
         if progress:
             progress(len(files), len(files), "")
         if any(r.status in ("added", "updated") for r in results):
             self.on_change()
         return results
+
+    @contextmanager
+    def _name_lock(self, name: str) -> Iterator[None]:
+        """One upload or delete of a name at a time, across threads and worker processes: both
+        move the name's `.part` / `.previous` files around before and after they ingest, so two at
+        once would restore each other's files and leave the folder unlike the store."""
+        locks = self.upload_dir.with_name(self.upload_dir.name + ".locks")  # outside the ingested folder
+        locks.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(locks / f"{name}.lock", timeout=NAME_WAIT_S)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise IngestLocked(f"{name!r}: another upload of this name is still being ingested") from None
+        try:
+            yield
+        finally:
+            lock.release()
 
     def _store_and_ingest(self, target: Path, data: bytes) -> FileResult:
         """Put the file in place and ingest it. If that fails, the previous upload of the same
@@ -154,10 +176,17 @@ class Library:
         0 means there was no such document."""
         # Any one chunk names the file; every version of an upload lives at the same path.
         one = self.ingestor.store.client.get(where={records.DOC_ID: doc_id}, limit=1, include=["metadatas"])
-        removed = self.ingestor.remove(doc_id)
-        for meta in one["metadatas"]:
-            if meta[records.ROOT] == str(self.upload_dir.resolve()):
-                Path(meta[records.PATH]).unlink(missing_ok=True)
+        uploaded = [
+            Path(m[records.PATH])
+            for m in one["metadatas"]
+            if m[records.ROOT] == str(self.upload_dir.resolve())
+        ]
+        if not uploaded:
+            removed = self.ingestor.remove(doc_id)
+        else:
+            with self._name_lock(uploaded[0].name):
+                removed = self.ingestor.remove(doc_id)
+                uploaded[0].unlink(missing_ok=True)
         if removed:
             self.on_change()
         return removed

@@ -29,25 +29,25 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from filelock import FileLock, Timeout
 from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 from llama_index.core.vector_stores.types import (
     FilterOperator,
     MetadataFilter,
     MetadataFilters,
 )
-from llama_index.vector_stores.chroma import ChromaVectorStore
 from tqdm import tqdm
 
 from index.chunking import Chunker
 from index.clean import CleanResult, clean_pages
+from index.crashpoint import CrashPoint
 from index.discover import Discovery, SourceFile, discover
 from index.loaders import LoadedFile, LoadError, load_file
 from index.report import FileResult, IngestLocked, IngestReport
 from index.sections import locate
 from rag import records
 from rag.embeddings import Embedder
-from rag.store import head_metadatas
+from rag.store import Store, head_metadatas
+from rag.store_state import Lease, LeaseHeld, LeaseLost
 
 # Bump when cleaning or loading changes what text a file yields: every document re-ingests.
 PIPELINE_VERSION = 2  # 2: PDFs read by pypdfium2 with the layout post-pass; pages and sections
@@ -84,19 +84,19 @@ class _Run:
 class Ingestor:
     def __init__(
         self,
-        store: ChromaVectorStore,
+        store: Store,
         embedder: Embedder,
         chunker: Chunker,
         max_file_bytes: int,
-        lock_path: Path,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.store = store
         self.embedder = embedder
         self.chunker = chunker
         self.max_file_bytes = max_file_bytes
-        self.lock_path = lock_path
         self.clock = clock
+        self._lease: Lease | None = None  # while this ingestor holds the store's ingest lease
+        self._crash = CrashPoint.from_environment()  # test only: RAG_CRASH_AFTER_STEP
         pipeline = f"{PIPELINE_VERSION}:{chunker.chunk_size}:{chunker.chunk_overlap}:{embedder.name}"
         self.pipeline = hashlib.sha256(pipeline.encode()).hexdigest()[:12]
 
@@ -108,16 +108,20 @@ class Ingestor:
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(self.lock_path, timeout=0)
+        # The lock is a lease in the store itself (rag.store_state), so it holds across machines
+        # sharing a Chroma server; every write goes through `_add`/`_delete`, which check it.
         try:
-            lock.acquire()
-        except Timeout as exc:
-            raise IngestLocked(f"another ingest is running (lock {self.lock_path})") from exc
-        try:
-            yield
-        finally:
-            lock.release()
+            lease = self.store.state.take()
+        except LeaseHeld as exc:
+            raise IngestLocked(f"another ingest is running into {self.store.client.name!r}: {exc}") from exc
+        with lease.kept():
+            self._lease = lease
+            try:
+                yield
+            except LeaseLost as exc:
+                raise IngestLocked(f"this ingest stopped: {exc}; run it again") from exc
+            finally:
+                self._lease = None
 
     def remove(self, doc_id: str) -> int:
         """Delete every chunk of one document (all versions); returns how many. Takes the lock."""
@@ -294,12 +298,16 @@ class Ingestor:
 
     def _add(self, nodes: list[TextNode]) -> None:
         for start in range(0, len(nodes), ADD_LIMIT):
+            self._lease.before_write()
             self.store.add(nodes[start : start + ADD_LIMIT])
+            self._crash.passed("add")
 
     def _delete(self, ids: list[str]) -> None:
         ids = sorted(ids, key=lambda i: not records.is_head(i))  # heads first: readers drop the version
         for start in range(0, len(ids), ADD_LIMIT):
+            self._lease.before_write()
             self.store.delete_nodes(ids[start : start + ADD_LIMIT])
+            self._crash.passed("delete")
 
     def _prune(self, roots: list[Path], keep: set[str], report: IngestReport) -> list[FileResult]:
         conditions = [(records.ROOT, FilterOperator.IN, [str(r) for r in roots])]

@@ -31,6 +31,33 @@ def unit_rows(vectors) -> np.ndarray:
     return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
 
 
+def frozen_tokenizer(tokenizer, max_length: int | None = None, pad: bool = False):
+    """A private copy of a transformers fast tokenizer's Rust tokenizer, configured once.
+
+    Calling the transformers tokenizer re-configures padding and truncation on the shared Rust
+    object every time, so two threads (a query being embedded, a text being counted) change each
+    other's settings mid-call: measured under load as ragged batches ("setting an array element
+    with a sequence") and "Already borrowed". A copy that is never re-configured is only read, and
+    reading is safe from any number of threads.
+    """
+    from tokenizers import Tokenizer
+
+    rust = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+    rust.no_truncation()
+    rust.no_padding()
+    if max_length is not None:
+        rust.enable_truncation(max_length, direction=tokenizer.truncation_side)
+    if pad:
+        rust.enable_padding(
+            direction=tokenizer.padding_side,
+            pad_id=tokenizer.pad_token_id,
+            pad_type_id=tokenizer.pad_token_type_id,
+            pad_token=tokenizer.pad_token,
+        )
+    return rust
+
+
 def token_counter(tokenizer) -> Callable[[str], int]:
-    """Counts tokens as the model's own tokenizer does, special tokens included."""
-    return lambda text: len(tokenizer(text, add_special_tokens=True)["input_ids"])
+    """Counts tokens as the model's own tokenizer does, special tokens included; thread-safe."""
+    rust = frozen_tokenizer(tokenizer)
+    return lambda text: len(rust.encode(text, add_special_tokens=True).ids)

@@ -11,7 +11,6 @@ import json
 import logging
 import os
 import sys
-import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -22,7 +21,7 @@ import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from pydantic import Field, PrivateAttr
 
-from rag.embed_base import Embedder, token_counter
+from rag.embed_base import Embedder, frozen_tokenizer, token_counter
 from rag.gguf import sha256_file
 
 # Bump when the export or quantisation recipe changes: every cached export is rebuilt.
@@ -191,8 +190,8 @@ class OnnxEmbedding(BaseEmbedding):
     max_length: int = Field(default=256, gt=0)
     _session: Any = PrivateAttr()
     _tokenizer: Any = PrivateAttr()
+    _encoder: Any = PrivateAttr()  # a frozen copy: safe from every thread (see frozen_tokenizer)
     _inputs: list[str] = PrivateAttr()
-    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     def __init__(self, model_dir: Path, onnx_path: Path, **kwargs: Any) -> None:
         import onnxruntime as ort
@@ -206,19 +205,24 @@ class OnnxEmbedding(BaseEmbedding):
         self._session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
         self._inputs = [i.name for i in self._session.get_inputs()]
         self._tokenizer = tokenizer
+        self._encoder = frozen_tokenizer(tokenizer, self.max_length, pad=True)
 
     @classmethod
     def class_name(cls) -> str:
         return "OnnxEmbedding"
 
+    def encode(self, texts: list[str]) -> dict[str, np.ndarray]:
+        """The model's inputs for `texts`: padded to the longest, truncated to the window."""
+        encodings = self._encoder.encode_batch(texts)
+        return {
+            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+        }
+
     def _embed(self, texts: list[str]) -> list[list[float]]:
-        # A fast tokenizer called with padding/truncation from two threads at once can fail
-        # ("Already borrowed"); the server embeds queries from a thread pool.
-        with self._lock:
-            batch = self._tokenizer(
-                texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="np"
-            )
-        hidden = self._session.run(None, {k: batch[k].astype(np.int64) for k in self._inputs})[0]
+        batch = self.encode(texts)
+        hidden = self._session.run(None, {k: batch[k] for k in self._inputs})[0]
         return _mean_pooled(hidden, batch["attention_mask"]).tolist()
 
     def _get_query_embedding(self, query: str) -> list[float]:

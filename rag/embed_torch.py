@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import threading
 import warnings
 from pathlib import Path
 
@@ -19,11 +20,22 @@ def sentence_transformer_embedder(
     channel 0.98).
     """
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding
-    from transformers import AutoTokenizer
+    from pydantic import PrivateAttr
+
+    class SerialHuggingFaceEmbedding(HuggingFaceEmbedding):
+        """One encode at a time: sentence-transformers re-configures its shared tokenizer on every
+        call, so two threads at once (the server embeds queries from a pool) can change each
+        other's padding mid-batch. The model itself already uses every core."""
+
+        _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+        def _embed(self, inputs, prompt_name=None):
+            with self._lock:
+                return super()._embed(inputs, prompt_name)
 
     if not (model_dir / "modules.json").exists():
         raise FileNotFoundError(f"no sentence-transformers model in {model_dir}")
-    model = HuggingFaceEmbedding(
+    model = SerialHuggingFaceEmbedding(
         model_name=str(model_dir),
         device="cpu",
         normalize=True,
@@ -38,7 +50,8 @@ def sentence_transformer_embedder(
             warnings.simplefilter("ignore")
             # `_model` is the SentenceTransformer inside LlamaIndex's wrapper; quantised in place.
             quantize_dynamic(model._model, {torch.nn.Linear: per_channel_dynamic_qconfig}, inplace=True)
-    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    # Counted with a frozen copy of the model's own tokenizer (see frozen_tokenizer).
+    tokenizer = model._model.tokenizer
     return Embedder(
         model=model, name=name, max_tokens=model.max_length, count_tokens=token_counter(tokenizer)
     )

@@ -8,6 +8,7 @@ persisted beside the store and rebuilt only when the store's chunk ids changed.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -57,7 +58,9 @@ class Hit:
 
 
 def index_version(store: ChromaVectorStore) -> str:
-    """A short hash of the collection's chunk ids: changes whenever an ingest changed anything."""
+    """A short hash of the collection's chunk ids, `Retriever.version`: changes whenever an ingest
+    changed anything. It reads every id, so `warm_up` computes it only when the store's change
+    stamp moved."""
     ids = sorted(store.client.get(include=[])["ids"])
     return hashlib.sha256("\n".join(ids).encode()).hexdigest()[:16]
 
@@ -75,6 +78,16 @@ def check_embedder(store: ChromaVectorStore, embedder: Embedder) -> None:
             f"{embedder.name!r}: run `rag ingest` on the documents again (it re-embeds them), or set "
             "RAG_EMBED_BACKEND / RAG_EMBED_MODEL back to what built the store"
         )
+
+
+@dataclass(frozen=True)
+class _View:
+    """What one retrieval reads of the index, taken at once so `warm_up` cannot swap it midway."""
+
+    chunk_count: int
+    bm25: object  # a BM25Retriever, None when the store is empty
+    readable: set[str]
+    unreadable: bool
 
 
 class _Recording(BaseRetriever):
@@ -150,17 +163,25 @@ class Retriever:
         self._bm25 = None
         self._term_weights: TermWeights | None = None
         self._lock = threading.Lock()
+        self._rerank_lock = threading.Lock()
+        self._stamp: str | None = None  # the store's change stamp, read just before `version` was
 
     def warm_up(self) -> None:
         """Bring the BM25 index in step with the store: load it if current, else rebuild it.
 
         `retrieve` does this once; a long-lived process calls it after its own ingests and
-        periodically, to see other processes' (it reads every chunk id, so not per query).
+        periodically, to see other processes'. While the store's change stamp is quiet and the
+        one seen last, that is one small read; otherwise it reads every chunk id.
         Thread-safe: the new index is built aside and swapped in while queries go on.
         """
-        version = index_version(self.store)
-        if version == self.version:
+        stamp = self.store.state.quiet_stamp()  # before the chunks: a write after this moves it
+        if stamp is not None and stamp == self._stamp:
             return
+        version = index_version(self.store)
+        with self._lock:  # stamp and version change together, so the stamp is never newer
+            if version == self.version:
+                self._stamp = stamp
+                return
         readable = readable_versions(self.store)
         bm25 = self._load_or_build(version, readable) if readable else None
         count = len(bm25.corpus) if bm25 else 0
@@ -168,7 +189,7 @@ class Retriever:
         weights = _term_weights(bm25)
         with self._lock:
             self.version, self.chunk_count, self._bm25, self._term_weights = version, count, bm25, weights
-            self._readable, self._unreadable = readable, unreadable
+            self._readable, self._unreadable, self._stamp = readable, unreadable, stamp
 
     def term_weights(self) -> TermWeights:
         """How specific each word is in this collection (document frequencies from the BM25 index)."""
@@ -207,36 +228,43 @@ class Retriever:
     def retrieve(
         self, query: str, mode: Mode = "hybrid", top_k: int = 5
     ) -> tuple[list[Hit], dict[str, float]]:
-        """Top chunks for `query`, with per-stage timings in seconds (embed, dense, bm25, fuse)."""
+        """Top chunks for `query`, with per-stage timings in seconds (embed, dense, bm25, fuse).
+
+        Thread-safe and parallel: each call takes one consistent view of the index (`warm_up`
+        swaps every part of it at once) and sets its own top k on a copy of the BM25 retriever.
+        """
         if not self.version:
             self.warm_up()
-        # One query at a time: the BM25 retriever's top k is set per call. Retrieval takes ~20 ms;
-        # generation, the slow part, runs outside this lock.
         with self._lock:
-            return self._retrieve(query, mode, top_k)
+            view = _View(self.chunk_count, self._bm25, self._readable, self._unreadable)
+        return self._retrieve(view, query, mode, top_k)
 
-    def _retrieve(self, query: str, mode: Mode, top_k: int) -> tuple[list[Hit], dict[str, float]]:
+    def _retrieve(
+        self, view: _View, query: str, mode: Mode, top_k: int
+    ) -> tuple[list[Hit], dict[str, float]]:
         timings: dict[str, float] = {}
-        if self.chunk_count == 0:
+        if view.chunk_count == 0:
             return [], timings
-        final_k = min(top_k, self.chunk_count)
-        k = min(top_k * RERANK_POOL, self.chunk_count) if self.reranker else final_k
-        candidates = min(max(CANDIDATES, top_k), self.chunk_count)
+        final_k = min(top_k, view.chunk_count)
+        k = min(top_k * RERANK_POOL, view.chunk_count) if self.reranker else final_k
+        candidates = min(max(CANDIDATES, top_k), view.chunk_count)
         started = time.perf_counter()
         bundle = QueryBundle(query, embedding=self.embedder.model.get_query_embedding(query))
         timings["embed"] = time.perf_counter() - started
 
         # Chunks of versions a reader may not see are dropped after the search: ask for twice as
         # many while an ingest (or a crash) has left such chunks, each a near-copy of a visible one.
-        dense_k = (k if mode == "dense" else candidates) * (2 if self._unreadable else 1)
+        dense_k = (k if mode == "dense" else candidates) * (2 if view.unreadable else 1)
         dense = _Recording(
             VectorStoreIndex.from_vector_store(self.store, embed_model=self.embedder.model).as_retriever(
                 similarity_top_k=dense_k
             ),
-            readable=self._readable if self._unreadable else None,
+            readable=view.readable if view.unreadable else None,
         )
-        self._bm25.similarity_top_k = k if mode == "bm25" else candidates
-        bm25 = _Recording(self._bm25, matches_only=True)
+        # A shallow copy shares the (read-only) bm25s index; only the top k is this call's own.
+        bm25_k = copy.copy(view.bm25)
+        bm25_k.similarity_top_k = k if mode == "bm25" else candidates
+        bm25 = _Recording(bm25_k, matches_only=True)
         if mode == "hybrid":
             started = time.perf_counter()
             fusion = QueryFusionRetriever(
@@ -258,8 +286,9 @@ class Retriever:
         result = [self._hit(h, dense.scores, bm25.scores, mode) for h in hits]
         if self.reranker is not None:
             started = time.perf_counter()
-            self.reranker.top_n = final_k
-            reranked = self.reranker.postprocess_nodes(hits, query_bundle=bundle)
+            with self._rerank_lock:  # its top n is set per call, and its tokenizer is shared
+                self.reranker.top_n = final_k
+                reranked = self.reranker.postprocess_nodes(hits, query_bundle=bundle)
             by_id = {hit.chunk.id: hit for hit in result}
             result = [replace(by_id[n.node.node_id], rerank=float(n.score or 0.0)) for n in reranked]
             timings["rerank"] = time.perf_counter() - started

@@ -7,14 +7,12 @@ passed down; nothing reads the environment anywhere else.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rag.records import Mode
-
-SECRETS = frozenset({"llm_api_key", "judge_api_key", "api_keys", "api_admin_keys"})
 
 
 class Settings(BaseSettings):
@@ -22,7 +20,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(
         Path("data"),
-        description="Where the embedded Chroma store (`chroma/`) and the ingest lock live.",
+        description="Where the embedded Chroma store (`chroma/`), the BM25 index and uploads live.",
     )
     chroma_url: str | None = Field(
         None,
@@ -31,8 +29,8 @@ class Settings(BaseSettings):
     collection: str = Field(
         "documents",
         min_length=3,
-        max_length=512,
-        description="Chroma collection name (3-512 characters).",
+        max_length=505,
+        description="Chroma collection name (3-505 characters: NAME__state is kept beside it).",
     )
     embedder: Literal["sentence-transformers", "hash"] = Field(
         "sentence-transformers",
@@ -107,7 +105,7 @@ class Settings(BaseSettings):
     llm_base_url: str | None = Field(
         None, description="`openai`: server URL, e.g. `http://127.0.0.1:8080/v1`."
     )
-    llm_api_key: str | None = Field(None, description="`openai`: API key, if the server wants one.")
+    llm_api_key: SecretStr | None = Field(None, description="`openai`: API key, if the server wants one.")
     llm_timeout: float = Field(120.0, gt=0, description="`openai`: seconds before a request fails.")
     llm_temperature: float = Field(0.1, ge=0, le=2, description="Sampling temperature.")
     llm_repeat_penalty: float = Field(
@@ -121,7 +119,7 @@ class Settings(BaseSettings):
         None, description="`rag eval --judge`: OpenAI-compatible URL of the judge model (off when unset)."
     )
     judge_model: str | None = Field(None, description="`rag eval --judge`: the judge model's name.")
-    judge_api_key: str | None = Field(None, description="`rag eval --judge`: API key, if needed.")
+    judge_api_key: SecretStr | None = Field(None, description="`rag eval --judge`: API key, if needed.")
     max_file_mb: float = Field(
         25.0,
         gt=0,
@@ -138,16 +136,16 @@ class Settings(BaseSettings):
         "each chat session inside one process.",
     )
     port: int = Field(7860, ge=1, le=65535, description="`rag serve`: port of the UI (`/`) and API (`/v1`).")
-    api_keys: str = Field(
-        "",
+    api_keys: SecretStr = Field(
+        SecretStr(""),
         description="API keys, comma-separated. Without any key the server binds 127.0.0.1 only "
         "and the API is open to local programs.",
     )
     api_keys_file: Path | None = Field(
         None, description="File of API keys, one per line: `KEY` or `KEY admin`; `#` starts a comment."
     )
-    api_admin_keys: str = Field(
-        "",
+    api_admin_keys: SecretStr = Field(
+        SecretStr(""),
         description="Keys (comma-separated) that may upload and delete documents. When any admin "
         "key exists, only admin keys may; otherwise every key may.",
     )
@@ -165,10 +163,22 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(
         120, ge=0, description="Requests per minute per API key (per client address without keys); 0 = off."
     )
+    failed_keys_per_minute: int = Field(
+        5,
+        ge=0,
+        description="Wrong API keys (API or UI sign-in) a client address may try a minute; then "
+        "429 with Retry-After for every request from it. 0 = off.",
+    )
     index_poll_seconds: float = Field(
         5.0,
         gt=0,
         description="`rag serve`: how often a server checks the store for other processes' ingests.",
+    )
+    ingest_lease_seconds: float = Field(
+        30.0,
+        ge=4,
+        description="The ingest lock is a lease in the store, renewed every quarter of this while an "
+        "ingest runs: how long a killed ingest on another machine blocks the next one.",
     )
 
     @model_validator(mode="after")
@@ -186,6 +196,15 @@ class Settings(BaseSettings):
             )
         return self
 
+    @classmethod
+    def secret_fields(cls) -> set[str]:
+        """Every setting typed `SecretStr`: the type is the one list of what is secret."""
+        return {
+            name
+            for name, field in cls.model_fields.items()
+            if field.annotation is SecretStr or SecretStr in get_args(field.annotation)
+        }
+
     def public(self) -> dict:
         """The settings as JSON values, secrets left out: what results files and reports record."""
-        return self.model_dump(mode="json", exclude=set(SECRETS))
+        return self.model_dump(mode="json", exclude=self.secret_fields())

@@ -1,17 +1,20 @@
 """The Chroma store: embedded under the data dir, or a Chroma server when `RAG_CHROMA_URL` is set.
 
 Collections are created with no embedding function (Chroma's default would download an ONNX
-model): vectors always come from our `Embedder`.
+model): vectors always come from our `Embedder`. Beside each data collection NAME lives
+NAME__state, the ingest lease and the change stamp (`rag.store_state`).
 """
 
 from __future__ import annotations
 
 from urllib.parse import urlparse
 
+from llama_index.core.bridge.pydantic import PrivateAttr
 from llama_index.vector_stores.chroma import ChromaVectorStore
 
 from rag import records
 from rag.settings import Settings
+from rag.store_state import STATE_SUFFIX, StoreState
 
 
 def chroma_client(settings: Settings):
@@ -34,14 +37,29 @@ def chroma_client(settings: Settings):
     return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
 
 
-def open_store(settings: Settings, collection: str | None = None) -> ChromaVectorStore:
+class Store(ChromaVectorStore):
+    """LlamaIndex's vector store over one collection, with the state every process sharing that
+    collection reads and writes through Chroma: `state`, the ingest lease and the change stamp."""
+
+    _state: StoreState = PrivateAttr()
+
+    def __init__(self, chroma_collection, state: StoreState) -> None:
+        super().__init__(chroma_collection=chroma_collection)
+        self._state = state
+
+    @property
+    def state(self) -> StoreState:
+        return self._state
+
+
+def open_store(settings: Settings, collection: str | None = None) -> Store:
     client = chroma_client(settings)
+    name = collection or settings.collection
     chroma_collection = client.get_or_create_collection(
-        collection or settings.collection,
-        embedding_function=None,
-        metadata={"hnsw:space": "cosine"},
+        name, embedding_function=None, metadata={"hnsw:space": "cosine"}
     )
-    return ChromaVectorStore(chroma_collection=chroma_collection)
+    state = client.get_or_create_collection(name + STATE_SUFFIX, embedding_function=None)
+    return Store(chroma_collection, StoreState(state, settings.ingest_lease_seconds))
 
 
 def readable_versions(store: ChromaVectorStore) -> set[str]:

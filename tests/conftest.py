@@ -50,7 +50,6 @@ def make_ingestor(tmp_path: Path) -> Callable:
             embedder=embedder,
             chunker=Chunker(settings.chunk_size, settings.chunk_overlap, fits=embedder.fits),
             max_file_bytes=max_file_bytes,
-            lock_path=settings.data_dir / "ingest.lock",
         )
 
     return build

@@ -356,7 +356,7 @@ def test_a_corrupt_file_fails_alone(client: TestClient):
 def test_server_picks_up_another_process_ingest(tmp_path: Path):
     """An ingest outside the server (`rag ingest`, another worker) shows up, BM25 included."""
     built = components(tmp_path, index_poll_seconds=0.2)
-    with local_client(create_app(built.settings, built.answerer, built.library)) as c:
+    with local_client(create_app(built.settings, built.answerer, built.library, built.gate)) as c:
         extra = tmp_path / "more"
         extra.mkdir()
         (extra / "otter.txt").write_text("The otter sanctuary opens at Quillhaven every spring.")
@@ -423,7 +423,7 @@ def test_ui_sign_in_needs_a_key_and_admin_needs_an_admin_key(tmp_path: Path):
     from app.server import mount_ui
 
     built = components(tmp_path, api_keys="reader", api_admin_keys="boss")
-    api = create_app(built.settings, built.answerer, built.library)
+    api = create_app(built.settings, built.answerer, built.library, built.gate)
     with local_client(mount_ui(api, built.settings, built, load_keys(built.settings))) as c:
 
         def login(user: str, key: str) -> int:
@@ -451,7 +451,8 @@ def test_load_loop_counts_requests_statuses_and_latency(served: str):
 def test_a_failed_replacement_keeps_the_previous_upload_and_a_locked_one_leaves_nothing(
     client: TestClient, tmp_path: Path
 ):
-    from filelock import FileLock
+    from rag.settings import Settings
+    from rag.store import open_store
 
     uploads = tmp_path / "data" / "uploads"
     good = b"The harbour master is Jonas Reef."
@@ -466,7 +467,8 @@ def test_a_failed_replacement_keeps_the_previous_upload_and_a_locked_one_leaves_
         in client.post("/v1/ask", json={"question": "Who is the harbour master?"}).json()["answer"]
     )
 
-    with FileLock(tmp_path / "data" / "ingest.lock", timeout=0):
+    store = open_store(Settings(_env_file=None, data_dir=tmp_path / "data", collection="api_docs"))
+    with store.state.take().kept():  # another process's ingest holds the lease
         locked = client.post("/v1/documents", files=[("files", ("new.txt", good, "text/plain"))])
     assert locked.status_code == 409 and locked.headers["Retry-After"] == "5"
     assert sorted(p.name for p in uploads.iterdir()) == ["harbour.txt"], "no stray or hidden files"

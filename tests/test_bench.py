@@ -75,3 +75,32 @@ def test_derived_store_copies_chunks_with_distinct_ids_and_unit_vectors(tmp_path
     # LlamaIndex (and so BM25) rebuilds nodes from their metadata: the ids must be the copies'.
     nodes = bench.open_store(derived).get_nodes(got["ids"][-5:])
     assert sorted(n.node_id for n in nodes) == sorted(got["ids"][-5:])
+
+
+def test_a_failed_load_run_finds_the_first_server_traceback_with_its_chained_cause():
+    from bench.load_api import first_traceback
+
+    log = "\n".join([
+        "INFO:     127.0.0.1:5000 - \"POST /v1/ask HTTP/1.1\" 200 OK",
+        "ERROR rag.api unhandled error on /v1/ask",
+        "Traceback (most recent call last):",
+        '  File "rag/embed_onnx.py", line 230, in _embed',
+        "    hidden = self._session.run(None, batch)",
+        "ValueError: setting an array element with a sequence.",
+        "",
+        "The above exception was the direct cause of the following exception:",
+        "",
+        "Traceback (most recent call last):",
+        '  File "api/routes/answers.py", line 25, in ask',
+        "RuntimeError: embedding failed",
+        "INFO:     127.0.0.1:5001 - \"POST /v1/ask HTTP/1.1\" 500 Internal Server Error",
+        "Traceback (most recent call last):",
+        "KeyError: 'later'",
+    ])  # fmt: skip
+    found = first_traceback(log)
+    assert found.splitlines()[0] == "ERROR rag.api unhandled error on /v1/ask"
+    assert "ValueError: setting an array element" in found and found.endswith(
+        "RuntimeError: embedding failed"
+    )
+    assert "later" not in found
+    assert first_traceback("INFO: all fine\n") is None

@@ -78,4 +78,4 @@ def test_local_backend_without_llama_cpp_names_the_install_command(tmp_path: Pat
     monkeypatch.setitem(sys.modules, "llama_cpp", None)  # `import llama_cpp` now raises ImportError
     settings = Settings(_env_file=None, data_dir=tmp_path, llm="local")
     with pytest.raises(LocalModelUnavailable, match=r"llama-cpp-python.*make install-local"):
-        LocalLLM(tmp_path / "model.gguf", settings)
+        LocalLLM.load(tmp_path / "model.gguf", settings)

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from conftest import store_rows
-from filelock import FileLock
 
 from index import sync
 from index.clean import clean_text
@@ -163,11 +162,27 @@ def test_a_changed_file_that_now_fails_keeps_its_previous_version(make_ingestor,
     assert sorted(store_rows(ingestor.store)) == sorted(before)
 
 
-def test_a_second_ingest_on_the_same_data_dir_is_refused(make_ingestor, corpus: Path):
+def test_a_second_ingest_into_the_same_collection_is_refused_naming_the_holder(make_ingestor, corpus: Path):
     ingestor = make_ingestor()
-    with FileLock(ingestor.lock_path), pytest.raises(IngestLocked, match="another ingest"):
+    held = r"another ingest is running into 'test_docs': held by pid \d+ on .+ until \d{4}-\d\d-\d\dT"
+    with ingestor.store.state.take().kept(), pytest.raises(IngestLocked, match=held):
         ingestor.ingest([corpus])
     assert ingestor.ingest([corpus]).count("added") == 2  # the lock was not left behind
+
+
+def test_an_ingest_that_lost_its_lease_stops_before_its_next_write(make_ingestor, corpus: Path, monkeypatch):
+    ingestor = make_ingestor()
+    real_take = ingestor.store.state.take
+
+    def take_then_lose():
+        lease = real_take()
+        monkeypatch.setattr(lease, "_lost", "the ingest lease was taken over (by pid 1 on elsewhere)")
+        return lease
+
+    monkeypatch.setattr(ingestor.store.state, "take", take_then_lose)
+    with pytest.raises(IngestLocked, match="this ingest stopped: the ingest lease was taken over"):
+        ingestor.ingest([corpus])
+    assert ingestor.store.client.count() == 0, "nothing written without the lease"
 
 
 def test_missing_path_is_a_usage_error(make_ingestor, tmp_path: Path):

@@ -9,7 +9,6 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
-from filelock import FileLock
 
 from app.components import Components, assemble
 from rag.answer import Answerer
@@ -287,7 +286,7 @@ def test_upload_name_with_a_path_lands_inside_the_upload_dir(make, tmp_path: Pat
 
 def test_upload_while_another_ingest_runs_says_try_again(make, tmp_path: Path):
     components = make()
-    with FileLock(tmp_path / "data" / "ingest.lock", timeout=0):
+    with components.library.ingestor.store.state.take().kept():  # as another process's ingest would
         view = handlers.upload(components, [("turbines.txt", FACT.encode())])
         deleted = handlers.delete(components, view.doc_ids[0])
     assert view.status == handlers.LOCKED == deleted.status

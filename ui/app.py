@@ -8,6 +8,7 @@ is in `ui.handlers`; this module only lays out components and wires events to it
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 
 import gradio as gr
@@ -146,8 +147,10 @@ def build_ui(
 
         # -- chat ----------------------------------------------------------------------------
         def answer(text, convo, mode_value, k):
-            for view in handlers.chat(components, text, convo, mode_value, k):
-                yield view.messages, view.exchanges, view.sources
+            # Closed explicitly when Gradio drops this stream, so the generation slot comes back.
+            with closing(handlers.chat(components, text, convo, mode_value, k)) as views:
+                for view in views:
+                    yield view.messages, view.exchanges, view.sources
 
         # Asking is locked while an answer streams: a second question would read the conversation
         # (and the pending question) before the first answer is in it.
@@ -157,13 +160,15 @@ def build_ui(
         def unlock():
             return gr.Textbox(interactive=True), gr.Button(interactive=True)
 
+        # No Gradio limit on answers: `handlers.chat` takes a slot from the gate the API shares, so
+        # RAG_MAX_GENERATIONS counts UI and API answers together, and one queue (RAG_MAX_QUEUE)
+        # holds both. A Gradio limit would be a second queue the gate and its metrics never see.
         for trigger in (question.submit, ask.click):
             trigger(lock, [question], [question, ask, pending], queue=False).then(
                 answer,
                 [pending, exchanges, mode, top_k],
                 [chatbot, exchanges, sources],
-                concurrency_limit=settings.max_generations,
-                concurrency_id="answer",
+                concurrency_limit=None,
             ).then(unlock, None, [question, ask], queue=False)
         # The chatbot's own trash icon clears only the messages: reset the conversation with it.
         reset = (

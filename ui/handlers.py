@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple, Protocol
@@ -16,6 +17,7 @@ from index.library import Library
 from index.report import IngestLocked
 from rag.answer import Answerer
 from rag.feedback import FeedbackStore
+from rag.gate import GenerationGate, Limited
 from rag.question import question_problem
 from rag.records import Answer, Turn
 from rag.settings import Settings
@@ -34,6 +36,7 @@ class UiServices(Protocol):
     answerer: Answerer
     library: Library
     feedback: FeedbackStore
+    gate: GenerationGate  # shared with the API: one limit on generations for both
 
 
 @dataclass
@@ -102,17 +105,29 @@ def chat(
     waiting = render.sources_html(None, "Searching…")
     yield ChatView(messages(convo), convo, waiting)
     try:
+        permit = components.gate.acquire()
+    except Limited as exc:  # the API's questions count too: the same gate, the same refusal
+        current.message = f"⚠ Sorry, {render.md(str(exc))}."
+        yield ChatView(messages(convo), convo, render.sources_html(None, "No answer."))
+        return
+    failure = None
+    try:
         stream = components.answerer.stream(question, history(done), mode=mode, top_k=int(top_k or 0) or None)
-        for event in stream:
-            if isinstance(event, Answer):
-                current.answer = event
-            else:
-                current.text += event
-                yield ChatView(messages(convo), convo, waiting)
+        with closing(stream):  # a closed page closes the model's stream too, which stops it
+            for event in stream:
+                if isinstance(event, Answer):
+                    current.answer = event
+                else:
+                    current.text += event
+                    yield ChatView(messages(convo), convo, waiting)
     except Exception as exc:  # a model or store failure must not reach the page as a traceback
         log.exception("answering %r failed", question)
+        failure = exc
+    finally:  # on every path: answered, failed, or the page went away (GeneratorExit)
+        permit.release()
+    if failure is not None:
         current.text = ""
-        current.message = f"⚠ Sorry, the answer failed: {render.md(_short(exc))}. Please try again."
+        current.message = f"⚠ Sorry, the answer failed: {render.md(_short(failure))}. Please try again."
         yield ChatView(messages(convo), convo, render.sources_html(None, "No answer."))
         return
     answer = current.answer

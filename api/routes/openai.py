@@ -30,7 +30,8 @@ def openai_router(ctx: ApiContext) -> APIRouter:
     @router.post("/chat/completions", tags=["openai"], response_model=schemas.ChatCompletion,
                  responses=GENERATION_ERRORS | {200: {"content": {"text/event-stream": {}}, "description":
                      "with `stream: true`: OpenAI `chat.completion.chunk` events, then `data: [DONE]`; "
-                     "the last chunk carries the Answer record in `rag`"}},
+                     "the last chunk carries the Answer record in `rag`, with `rag.withdrawn` true when "
+                     "the support check refused the streamed text (show `rag.answer` instead)"}},
                  summary="OpenAI-compatible chat: the last user message is the question")  # fmt: skip
     def chat(body: schemas.ChatCompletionRequest, who: AnyKey):
         question, history = _conversation(body.messages)
@@ -66,10 +67,13 @@ def openai_router(ctx: ApiContext) -> APIRouter:
                         sent.append(event)
                         yield chunk({"content": event})
                     else:
-                        if event.refused and "".join(sent).strip() != event.answer:
-                            # The model's text was not grounded: say so after it (it is already sent).
+                        # The support check refused text already sent: the last chunk withdraws it
+                        # (`rag.withdrawn`, with the refusal in `rag.answer` as in /v1/ask/stream),
+                        # and for clients that read only `content` the refusal follows the text.
+                        withdrawn = event.refused and "".join(sent).strip() != event.answer
+                        if withdrawn:
                             yield chunk({"content": f"\n\n{event.answer}"})
-                        yield chunk({}, "stop", rag=event.model_dump(mode="json"))
+                        yield chunk({}, "stop", rag=event.model_dump(mode="json") | {"withdrawn": withdrawn})
             except Exception:
                 yield sse_data({"error": {"message": GENERATION_FAILED, "type": "server_error"}})
             yield "data: [DONE]\n\n"

@@ -24,7 +24,7 @@ def answerer(tmp_path_factory, minilm):
     settings = Settings(_env_file=None, data_dir=tmp / "data", llm="local")
     ingestor = Ingestor(
         open_store(settings), minilm, Chunker(settings.chunk_size, settings.chunk_overlap, fits=minilm.fits),
-        25_000_000, tmp / "lock",
+        25_000_000,
     )  # fmt: skip
     ingestor.ingest([Path(__file__).resolve().parents[2] / "index" / "samples" / "corpus"])
     checker = SupportChecker(minilm, settings.support_threshold)

@@ -1,7 +1,8 @@
 """A tiny OpenAI-compatible chat completions server on 127.0.0.1, for tests.
 
-`reply(body) -> str` decides the answer; streaming requests get it word by word as SSE chunks
-ending in `[DONE]`, others get one chat.completion object. Every request is recorded.
+`reply(body) -> str` decides the answer; streaming requests get it word by word as SSE chunks,
+then a chunk with the finish reason and `[DONE]`; others get one chat.completion object. Every
+request is recorded.
 """
 
 from __future__ import annotations
@@ -26,10 +27,12 @@ def fake_openai(reply: Callable[[dict], str]) -> Iterator[tuple[str, list[dict]]
             if body.get("stream"):
                 self.send_header("Content-Type", "text/event-stream")
                 self.end_headers()
-                for word in text.split(" "):
-                    delta = {"index": 0, "delta": {"content": word + " "}, "finish_reason": None}
+                # Word by word, then the empty delta with the finish reason that real servers end on.
+                deltas = [({"content": word + " "}, None) for word in text.split(" ")] + [({}, "stop")]
+                for delta, finish in deltas:
+                    choice = {"index": 0, "delta": delta, "finish_reason": finish}
                     chunk = {"id": "c1", "object": "chat.completion.chunk", "created": 0}
-                    chunk |= {"model": body["model"], "choices": [delta]}
+                    chunk |= {"model": body["model"], "choices": [choice]}
                     self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                 self.wfile.write(b"data: [DONE]\n\n")
                 return
