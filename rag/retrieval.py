@@ -177,6 +177,7 @@ class Retriever:
         stamp = self.store.state.quiet_stamp()  # before the chunks: a write after this moves it
         if stamp is not None and stamp == self._stamp:
             return
+        self.store.refresh()  # another process wrote: the embedded client must see it
         version = index_version(self.store)
         with self._lock:  # stamp and version change together, so the stamp is never newer
             if version == self.version:

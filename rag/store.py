@@ -7,6 +7,7 @@ NAME__state, the ingest lease and the change stamp (`rag.store_state`).
 
 from __future__ import annotations
 
+import threading
 from urllib.parse import urlparse
 
 from llama_index.core.bridge.pydantic import PrivateAttr
@@ -42,24 +43,58 @@ class Store(ChromaVectorStore):
     collection reads and writes through Chroma: `state`, the ingest lease and the change stamp."""
 
     _state: StoreState = PrivateAttr()
+    _settings: Settings = PrivateAttr()
+    _name: str = PrivateAttr()
+    _seen: str | None = PrivateAttr(default=None)
+    _swap: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
-    def __init__(self, chroma_collection, state: StoreState) -> None:
-        super().__init__(chroma_collection=chroma_collection)
-        self._state = state
+    def __init__(self, settings: Settings, name: str) -> None:
+        collection, state = _open(settings, name)
+        super().__init__(chroma_collection=collection)
+        self._state, self._settings, self._name = state, settings, name
+        self._seen = state.stamp_token()
 
     @property
     def state(self) -> StoreState:
         return self._state
 
+    def refresh(self) -> bool:
+        """Reopen the embedded store if another process wrote to it since this one last looked.
 
-def open_store(settings: Settings, collection: str | None = None) -> Store:
+        Chroma's embedded client keeps a collection's segments in memory and does not see another
+        process's writes: measured, every query after an outside `rag ingest` failed (KeyError
+        'doc_id', "Error finding id") until the client was reopened. A Chroma server has no such
+        cache. Writes through a stale client were measured fine (an upload right after an outside
+        ingest keeps both); reads are what fail, so `Retriever.warm_up` calls this when the stamp moved.
+        """
+        if self._settings.chroma_url:
+            return False
+        with self._swap:
+            token = self._state.stamp_token()
+            if token is None or token == self._seen or token in self._state.own_tokens:
+                self._seen = token
+                return False
+            from chromadb.api.shared_system_client import SharedSystemClient
+
+            # Out of the cache, not stopped: a query already running on the old client finishes.
+            SharedSystemClient._identifier_to_system.pop(str(self._settings.data_dir / "chroma"), None)
+            collection, state = _open(self._settings, self._name)
+            state.own_tokens = self._state.own_tokens
+            self._collection, self._state, self._seen = collection, state, token
+            return True
+
+
+def _open(settings: Settings, name: str):
     client = chroma_client(settings)
-    name = collection or settings.collection
-    chroma_collection = client.get_or_create_collection(
+    collection = client.get_or_create_collection(
         name, embedding_function=None, metadata={"hnsw:space": "cosine"}
     )
     state = client.get_or_create_collection(name + STATE_SUFFIX, embedding_function=None)
-    return Store(chroma_collection, StoreState(state, settings.ingest_lease_seconds))
+    return collection, StoreState(state, settings.ingest_lease_seconds)
+
+
+def open_store(settings: Settings, collection: str | None = None) -> Store:
+    return Store(settings, collection or settings.collection)
 
 
 def readable_versions(store: ChromaVectorStore) -> set[str]:

@@ -112,6 +112,7 @@ class StoreState:
         self.lease_seconds = lease_seconds
         self.clock = clock
         self.space = process_space() if space is None else space
+        self.own_tokens: set[str] = set()  # stamps this process wrote: two per ingest, kept for its life
 
     # -- the lease ---------------------------------------------------------------------------
 
@@ -170,9 +171,15 @@ class StoreState:
                 return None
         return stamp["token"]
 
+    def stamp_token(self) -> str | None:
+        """The change stamp as it is, writing or not (None: never stamped)."""
+        got = self.collection.get(ids=[STAMP_ID], include=["metadatas"])["metadatas"]
+        return got[0]["token"] if got else None
+
     def _stamp(self, writing: bool, owner: str) -> None:
         meta = {"kind": "stamp", "token": uuid.uuid4().hex, "writing": writing, "owner": owner}
         self.collection.upsert(ids=[STAMP_ID], embeddings=[_VECTOR], metadatas=[meta])
+        self.own_tokens.add(meta["token"])
 
 
 class Lease:
