@@ -108,6 +108,9 @@ class _Recording(BaseRetriever):
         hits = self.inner.retrieve(query_bundle)
         if self.matches_only:  # BM25 pads its top k with score-0 chunks that share no term
             hits = [h for h in hits if (h.score or 0.0) > 0.0]
+        # A chunk deleted while Chroma answers comes back without its metadata (seen in the soak,
+        # an upload replacing a document mid-query): it is no chunk any reader may see.
+        hits = [h for h in hits if records.VERSION in h.node.metadata]
         if self.readable is not None:
             hits = [h for h in hits if h.node.metadata.get(records.VERSION) in self.readable]
         self.seconds = time.perf_counter() - started

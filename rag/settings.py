@@ -154,7 +154,7 @@ class Settings(BaseSettings):
     )
     max_question_chars: int = Field(4000, ge=1, description="Longest question or chat message accepted.")
     max_generations: int = Field(
-        2, ge=1, description="Answers generated at once; more requests wait in a queue."
+        2, ge=1, description="Answers generated at once, UI and API together; more wait in a queue."
     )
     max_queue: int = Field(32, ge=0, description="Requests that may wait for a generation slot (then 429).")
     queue_timeout: float = Field(

@@ -51,3 +51,19 @@ def test_parallel_calls_keep_their_own_top_k_and_mode(make_ingestor, corpus: Pat
     with ThreadPoolExecutor(8) as pool:
         got = list(pool.map(lambda call: [h.chunk.id for h in retriever.retrieve(*call)[0]], calls * 4))
     assert got == [expected[call] for call in calls * 4]
+
+
+def test_a_hit_that_lost_its_metadata_mid_query_is_dropped():
+    from llama_index.core.retrievers import BaseRetriever
+    from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+
+    from rag.retrieval import _Recording
+
+    class Chroma(BaseRetriever):  # as Chroma answers when a chunk is deleted during the query
+        def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+            whole = TextNode(id_="a", text="kept", metadata={"version": "v1", "doc_id": "d"})
+            return [NodeWithScore(node=TextNode(id_="gone", text="", metadata={}), score=0.9),
+                    NodeWithScore(node=whole, score=0.5)]  # fmt: skip
+
+    got = _Recording(Chroma()).retrieve(QueryBundle("q"))
+    assert [h.node.node_id for h in got] == ["a"]
