@@ -14,7 +14,8 @@ from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import ApiError, error_response
-from api.limits import Limited, RateLimiter
+from api.limits import RateLimiter
+from rag.gate import Limited
 from rag.settings import Settings
 
 log = logging.getLogger("rag.api")

@@ -12,8 +12,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from api import schemas
-from api.limits import Limited
 from api.metrics import Metrics
+from rag.gate import Limited
 
 log = logging.getLogger("rag.api")
 
