@@ -11,7 +11,7 @@ import os
 import re
 import unicodedata
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Literal
@@ -181,12 +181,10 @@ class Library:
             for m in one["metadatas"]
             if m[records.ROOT] == str(self.upload_dir.resolve())
         ]
-        if not uploaded:
+        with self._name_lock(uploaded[0].name) if uploaded else nullcontext():
             removed = self.ingestor.remove(doc_id)
-        else:
-            with self._name_lock(uploaded[0].name):
-                removed = self.ingestor.remove(doc_id)
-                uploaded[0].unlink(missing_ok=True)
+            for path in uploaded:
+                path.unlink(missing_ok=True)
         if removed:
             self.on_change()
         return removed

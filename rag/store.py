@@ -8,6 +8,7 @@ NAME__state, the ingest lease and the change stamp (`rag.store_state`).
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from urllib.parse import urlparse
 
 from llama_index.core.bridge.pydantic import PrivateAttr
@@ -33,9 +34,14 @@ def chroma_client(settings: Settings):
             ssl=url.scheme == "https",
             settings=chroma_settings,
         )
-    path = settings.data_dir / "chroma"
+    path = embedded_path(settings)
     path.mkdir(parents=True, exist_ok=True)
     return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+
+
+def embedded_path(settings: Settings) -> Path:
+    """Where the embedded store lives (and the name Chroma caches its client under)."""
+    return settings.data_dir / "chroma"
 
 
 class Store(ChromaVectorStore):
@@ -77,7 +83,7 @@ class Store(ChromaVectorStore):
             from chromadb.api.shared_system_client import SharedSystemClient
 
             # Out of the cache, not stopped: a query already running on the old client finishes.
-            SharedSystemClient._identifier_to_system.pop(str(self._settings.data_dir / "chroma"), None)
+            SharedSystemClient._identifier_to_system.pop(str(embedded_path(self._settings)), None)
             collection, state = _open(self._settings, self._name)
             state.own_tokens = self._state.own_tokens
             self._collection, self._state, self._seen = collection, state, token

@@ -161,10 +161,9 @@ class StoreState:
     def quiet_stamp(self) -> str | None:
         """The change stamp when no live writer is writing, else None; None too for a store never
         stamped (written before stamps, or by another tool), which readers must read in full."""
-        got = self.collection.get(ids=[STAMP_ID], include=["metadatas"])["metadatas"]
-        if not got:
+        stamp = self._stamp_record()
+        if stamp is None:
             return None
-        stamp = got[0]
         if stamp["writing"]:
             writer = self._newest()
             if writer is not None and writer.owner == stamp["owner"] and self.live(writer):
@@ -173,8 +172,12 @@ class StoreState:
 
     def stamp_token(self) -> str | None:
         """The change stamp as it is, writing or not (None: never stamped)."""
+        stamp = self._stamp_record()
+        return stamp["token"] if stamp else None
+
+    def _stamp_record(self) -> dict | None:
         got = self.collection.get(ids=[STAMP_ID], include=["metadatas"])["metadatas"]
-        return got[0]["token"] if got else None
+        return got[0] if got else None
 
     def _stamp(self, writing: bool, owner: str) -> None:
         meta = {"kind": "stamp", "token": uuid.uuid4().hex, "writing": writing, "owner": owner}
