@@ -12,18 +12,19 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api.auth import Auth, LoginThrottle, LoopbackOnly, load_keys
+from api.auth import Auth, LoginThrottle, LoopbackOnly
 from api.context import ApiContext
 from api.errors import install_error_handlers
 from api.limits import RateLimiter
 from api.metrics import Metrics
 from api.middleware import BodyLimit, RequestMetrics
 from api.routes.answers import answers_router
+from api.routes.collections import collections_router
 from api.routes.documents import documents_router
 from api.routes.openai import openai_router
 from api.routes.operations import operations_router
-from index.library import Library
-from rag.answer import Answerer
+from index.workspaces import Workspaces
+from rag.access import load_grants
 from rag.gate import GenerationGate
 from rag.settings import Settings
 from rag.tokens import get_encoding
@@ -31,16 +32,16 @@ from rag.tokens import get_encoding
 log = logging.getLogger("rag.api")
 
 
-def create_app(settings: Settings, answerer: Answerer, library: Library, gate: GenerationGate) -> FastAPI:
+def create_app(settings: Settings, workspaces: Workspaces, gate: GenerationGate) -> FastAPI:
     """`gate` is the process's generation limit, shared with the UI (`app.components`)."""
-    keys = load_keys(settings)
+    keys = load_grants(settings)
     metrics = Metrics()
     metrics.generating.set_function(lambda: gate.active)
     metrics.waiting.set_function(lambda: gate.waiting)
     auth = Auth(
         keys, RateLimiter(settings.rate_limit_per_minute), RateLimiter(settings.failed_keys_per_minute)
     )
-    ctx = ApiContext(settings, answerer, library, gate, metrics, auth, get_encoding())
+    ctx = ApiContext(settings, workspaces, gate, metrics, auth, get_encoding())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -50,10 +51,11 @@ def create_app(settings: Settings, answerer: Answerer, library: Library, gate: G
 
         def poll() -> None:
             while not stop.wait(settings.index_poll_seconds):
-                try:
-                    ctx.retriever.warm_up()
-                except Exception:  # a store hiccup must not end the poller
-                    log.exception("could not refresh the index")
+                for workspace in workspaces.opened():
+                    try:
+                        workspace.retriever.warm_up()
+                    except Exception:  # a store hiccup (or a collection deleted) must not end the poller
+                        log.exception("could not refresh the index of %r", workspace.name)
 
         threading.Thread(target=poll, name="index-poll", daemon=True).start()
         yield
@@ -74,6 +76,6 @@ def create_app(settings: Settings, answerer: Answerer, library: Library, gate: G
         app.add_middleware(LoginThrottle, auth=auth)  # the UI's sign-in, once mounted at `/`
     else:
         app.add_middleware(LoopbackOnly)  # added last, so outermost: a refused client reaches nothing
-    for router in (operations_router, answers_router, documents_router, openai_router):
+    for router in (operations_router, answers_router, documents_router, collections_router, openai_router):
         app.include_router(router(ctx))
     return app

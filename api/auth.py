@@ -1,5 +1,5 @@
-"""Who may call: API keys (from `RAG_API_KEYS`, `RAG_API_ADMIN_KEYS` and `RAG_API_KEYS_FILE`) for
-the API and the staff UI, and the bind rule: without any key, only this machine is served.
+"""Who may call: the API keys (`rag.access` reads them and says what each may do), their failed
+attempts, and the bind rule: without any key, only this machine is served.
 """
 
 import contextlib
@@ -7,7 +7,6 @@ import hashlib
 import hmac
 import ipaddress
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi import Request
@@ -16,14 +15,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.errors import ApiError, error_response
 from api.limits import RateLimiter
 from rag.gate import Limited
-from rag.settings import Settings
+from rag.access import LOCAL, Grant
 
 log = logging.getLogger("rag.api")
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 UI_AUTH_MESSAGE = (
-    "Sign in with an API key as the password; as user `admin` with an admin key to upload or delete "
-    "documents."
+    "Sign in with your API key as the password and its name as the user name (`admin`, `editor` "
+    "or `reader` for a key without a name)."
 )
 NOT_LOOPBACK = (
     "this server has no API keys, so it answers only loopback clients; set RAG_API_KEYS to serve "
@@ -31,42 +30,25 @@ NOT_LOOPBACK = (
 )
 
 
-def load_keys(settings: Settings) -> dict[str, bool]:
-    """key -> is admin. Admin keys are keys too. Raises ValueError naming a bad line."""
-    keys = {k.strip(): False for k in settings.api_keys.get_secret_value().split(",") if k.strip()}
-    keys |= {k.strip(): True for k in settings.api_admin_keys.get_secret_value().split(",") if k.strip()}
-    if settings.api_keys_file:
-        path = settings.api_keys_file
-        for number, line in enumerate(path.read_text().splitlines(), 1):
-            fields = line.split("#", 1)[0].split()
-            if not fields:
-                continue
-            if len(fields) > 2 or (len(fields) == 2 and fields[1] != "admin"):
-                raise ValueError(f"{path}:{number}: expected `KEY` or `KEY admin`")
-            keys[fields[0]] = keys.get(fields[0], False) or len(fields) == 2
-    return keys
-
-
 @dataclass(frozen=True)
 class Caller:
     identity: str  # what the rate limit counts by: a key's hash, or the client address
-    admin: bool
+    grant: Grant  # what the key may do (rag.access)
 
 
 class Auth:
-    """The API's dependencies: `caller` checks the key, then the rate limit; `admin` also needs an
-    admin key when there are any.
+    """The API's dependency: `caller` checks the key, then the rate limit. What the key may do
+    is its Grant's to say (`api.context.ApiContext.workspace` asks it).
 
     `failures` counts wrong keys per client address, for the API and the UI's sign-in alike: once
     its bucket is empty, every attempt from that address gets 429, a right key too, so the answers
     say nothing about which guess was right.
     """
 
-    def __init__(self, keys: dict[str, bool], limiter: RateLimiter, failures: RateLimiter) -> None:
+    def __init__(self, keys: dict[str, Grant], limiter: RateLimiter, failures: RateLimiter) -> None:
         self.keys = keys
         self.limiter = limiter
         self.failures = failures
-        self.admin_keys_exist = any(keys.values())
 
     def throttle(self, address: str) -> None:
         """429 while `address` has used up its failed attempts."""
@@ -94,37 +76,12 @@ class Auth:
             key = matched[0]
             who = Caller("key:" + hashlib.sha256(key.encode()).hexdigest()[:12], self.keys[key])
         else:
-            who = Caller("addr:" + address, admin=True)
+            who = Caller("addr:" + address, LOCAL)
         self.limiter.check(who.identity)
         return who
 
-    def admin(self, request: Request) -> Caller:
-        who = self.caller(request)
-        if self.admin_keys_exist and not who.admin:
-            raise ApiError(403, "this key may not change documents (admin keys only)", "permission_error")
-        return who
 
-
-def ui_login(keys: dict[str, bool]) -> Callable[[str, str], bool] | None:
-    """The UI's sign-in check (the key is the password), or None: no keys, no sign-in."""
-    if not keys:
-        return None
-    admin_keys_exist = any(keys.values())
-
-    def login(user: str, password: str) -> bool:
-        # Gradio tells the UI only the user name: "admin" is the name admin keys sign in with.
-        return password in keys and (user != "admin" or keys[password] or not admin_keys_exist)
-
-    return login
-
-
-def ui_may_change_documents(keys: dict[str, bool]) -> Callable[[str | None], bool]:
-    """Whether a signed-in UI user may upload or delete: anyone, unless there are admin keys."""
-    admin_keys_exist = any(keys.values())
-    return lambda user: not admin_keys_exist or user == "admin"
-
-
-def bind_problem(host: str, keys: dict[str, bool]) -> str | None:
+def bind_problem(host: str, keys: dict[str, Grant]) -> str | None:
     """Why `host` may not be bound with these keys, or None."""
     if keys or host in LOOPBACK:
         return None

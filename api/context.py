@@ -1,5 +1,6 @@
-"""What the routes share: the parts of one app, and the answer path the native and OpenAI routes
-both take (question check, generation slot, metrics, errors)."""
+"""What the routes share: the parts of one app, the collection a request names (checked against
+the caller's key), and the answer path the native and OpenAI routes both take (question check,
+generation slot, metrics, errors)."""
 
 from __future__ import annotations
 
@@ -9,16 +10,16 @@ from dataclasses import dataclass
 
 import tiktoken
 
-from api.auth import Auth
+from api.auth import Auth, Caller
 from api.errors import GENERATION_FAILED, ApiError
 from api.metrics import Metrics
-from index.library import Library
-from rag.answer import Answerer
+from index.workspaces import UnknownCollection, Workspace, Workspaces
 from rag.gate import GenerationGate, Permit
 from rag.question import question_problem
 from rag.records import Answer, Mode, Turn
 from rag.retrieval import Retriever
 from rag.settings import Settings
+from rag.store import collection_problem
 
 log = logging.getLogger("rag.api")
 
@@ -26,8 +27,7 @@ log = logging.getLogger("rag.api")
 @dataclass(frozen=True)
 class ApiContext:
     settings: Settings
-    answerer: Answerer
-    library: Library
+    workspaces: Workspaces
     gate: GenerationGate
     metrics: Metrics
     auth: Auth
@@ -35,17 +35,40 @@ class ApiContext:
 
     @property
     def retriever(self) -> Retriever:
-        return self.answerer.retriever
+        """The default collection's (what /readyz reports)."""
+        return self.workspaces.default.retriever
+
+    def workspace(self, who: Caller, name: str | None, param: str = "collection", write: bool = False) -> Workspace:
+        """The collection a request names (default: RAG_COLLECTION), as the caller may use it: 404
+        for one it may not read, exactly as for one that does not exist; 403 for a forbidden write."""
+        name = name or self.settings.collection
+        if name != self.settings.collection and (problem := collection_problem(name)):
+            raise ApiError(422, f"{param}: {problem}", param=param)
+        try:
+            if not who.grant.reads(name):
+                raise UnknownCollection(name)
+            workspace = self.workspaces.get(name)
+        except UnknownCollection:
+            raise ApiError(404, f"{param}: no collection {name!r}", "not_found_error", param=param) from None
+        if write and not who.grant.writes(name):
+            raise ApiError(403, f"this key may not change documents in {name!r}", "permission_error")
+        return workspace
+
+    def manage(self, who: Caller) -> None:
+        """403 unless the caller may create and delete collections (an admin key)."""
+        if not who.grant.manages:
+            raise ApiError(403, "only admin keys may create or delete collections", "permission_error")
 
     def question_ok(self, text: str, param: str) -> str:
         if problem := question_problem(text, self.settings.max_question_chars):
             raise ApiError(422, f"{param}: {problem}", param=param)
         return text
 
-    def generate(self, question: str, history: list[Turn], mode: Mode | None, top_k: int | None) -> Answer:
+    def generate(self, workspace: Workspace, question: str, history: list[Turn], mode: Mode | None,
+                 top_k: int | None) -> Answer:  # fmt: skip
         permit = self.gate.acquire()
         try:
-            answer = self.answerer.ask(question, history, mode, top_k)
+            answer = workspace.answerer.ask(question, history, mode, top_k)
         except Exception as exc:
             log.exception("answer failed")
             self.metrics.errors.labels("answer").inc()
@@ -55,12 +78,12 @@ class ApiContext:
         self.metrics.observe(answer)
         return answer
 
-    def streamed(self, question: str, history: list[Turn], mode: Mode | None, top_k: int | None,
-                 permit: Permit) -> Iterator[str | Answer]:  # fmt: skip
+    def streamed(self, workspace: Workspace, question: str, history: list[Turn], mode: Mode | None,
+                 top_k: int | None, permit: Permit) -> Iterator[str | Answer]:  # fmt: skip
         """The answer's events; the caller turns a failure mid-stream into an error event (the
         headers are already sent)."""
         try:
-            for event in self.answerer.stream(question, history, mode, top_k):
+            for event in workspace.answerer.stream(question, history, mode, top_k):
                 if isinstance(event, Answer):
                     self.metrics.observe(event)
                 yield event

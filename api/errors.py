@@ -20,6 +20,7 @@ log = logging.getLogger("rag.api")
 # OpenAPI `responses` docs of the errors most routes can give.
 ERRORS = {
     401: {"model": schemas.Error, "description": "missing or wrong API key"},
+    404: {"model": schemas.Error, "description": "no such collection, or one this key may not read"},
     422: {"model": schemas.Error, "description": "a field is missing or invalid (`param` names it)"},
     429: {"model": schemas.Error, "description": "rate limit or queue full; see Retry-After"},
 }

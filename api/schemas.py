@@ -7,9 +7,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from index.library import DocumentInfo
+from index.workspaces import CollectionInfo
 from rag.records import Answer, Mode, Turn
 
 QUESTION = "What does the author say about refining capacity?"
+COLLECTION = Field(
+    None, description="the collection to use (default: the server's `RAG_COLLECTION`); one the key may "
+    "not read answers 404, as one that does not exist"
+)  # fmt: skip
 
 
 class AskRequest(BaseModel):
@@ -29,6 +34,7 @@ class AskRequest(BaseModel):
     history: list[Turn] = Field(default_factory=list, description="earlier turns, oldest first")
     mode: Mode | None = Field(None, description="retrieval mode (default: the server's)")
     top_k: int | None = Field(None, ge=1, le=100, description="passages to retrieve (default: the server's)")
+    collection: str | None = COLLECTION
 
 
 class RetrieveRequest(BaseModel):
@@ -39,6 +45,7 @@ class RetrieveRequest(BaseModel):
     query: str = Field(min_length=1, pattern=r"\S")
     top_k: int | None = Field(None, ge=1, le=100)
     mode: Mode | None = None
+    collection: str | None = COLLECTION
 
 
 class Chunk(BaseModel):
@@ -70,7 +77,22 @@ class RetrieveResponse(BaseModel):
 
 
 class DocumentList(BaseModel):
+    collection: str
     documents: list[DocumentInfo]
+
+
+class CollectionList(BaseModel):
+    collections: list[CollectionInfo] = Field(description="the collections this key may read")
+
+
+class NewCollection(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"name": "team-research"}]})
+
+    name: str = Field(description="3-63 lower-case letters, digits, - or _")
+
+
+class CollectionDeleted(BaseModel):
+    name: str
 
 
 class FileResult(BaseModel):
@@ -83,11 +105,13 @@ class FileResult(BaseModel):
 
 
 class UploadResponse(BaseModel):
+    collection: str
     results: list[FileResult]
     failed: int
 
 
 class Deleted(BaseModel):
+    collection: str
     doc_id: str
     chunks_removed: int
 
@@ -129,7 +153,10 @@ class ChatCompletionRequest(BaseModel):
         },
     )
 
-    model: str = Field(description="any name; the answer always comes from the configured model")
+    model: str = Field(
+        description="the collection to answer from (`GET /v1/models` lists the key's); the server's "
+        "model id answers from the default collection"
+    )
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
 

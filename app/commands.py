@@ -160,10 +160,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if (value := getattr(args, name, None)) is not None:
             os.environ[f"RAG_{name.upper()}"] = str(value)
     settings = load_settings()
-    from api.auth import bind_problem, load_keys
+    from api.auth import bind_problem
+    from rag.access import load_grants
 
     try:
-        keys = load_keys(settings)
+        keys = load_grants(settings)
     except (OSError, ValueError) as exc:
         print(f"rag serve: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -17,6 +17,7 @@ from rag.settings import Settings
 if TYPE_CHECKING:
     from index.library import Library
     from index.sync import Ingestor
+    from index.workspaces import Workspace, Workspaces
     from rag.answer import Answerer
     from rag.embeddings import Embedder
     from rag.feedback import FeedbackStore
@@ -38,23 +39,34 @@ class Components:
     """Everything a front end (UI, API) needs, built once per process."""
 
     settings: Settings
-    answerer: Answerer
-    library: Library
-    feedback: FeedbackStore
+    workspaces: Workspaces  # every collection this process serves, the default first
     gate: GenerationGate  # the one generation limit, shared by the API and the UI
+
+    # The default collection's parts (what the CLI, bench and single-collection tests use).
+    @property
+    def answerer(self) -> Answerer:
+        return self.workspaces.default.answerer
+
+    @property
+    def library(self) -> Library:
+        return self.workspaces.default.library
+
+    @property
+    def feedback(self) -> FeedbackStore:
+        return self.workspaces.default.feedback
 
     @property
     def retriever(self) -> Retriever:
         return self.answerer.retriever
 
 
-def build_retriever(settings: Settings, embedder: Embedder) -> Retriever:
+def build_retriever(settings: Settings, embedder: Embedder, reranker=None) -> Retriever:
+    """A retriever over `settings.collection`; a configured reranker is loaded unless one is given."""
     from rag.retrieval import Retriever, build_reranker
     from rag.store import open_store
 
-    bm25_dir = settings.data_dir / "bm25" / settings.collection
-    reranker = build_reranker(settings.rerank_model)
-    return Retriever(open_store(settings), embedder, bm25_dir, reranker, settings.fusion)
+    reranker = reranker or build_reranker(settings.rerank_model)
+    return Retriever(open_store(settings), embedder, settings.bm25_dir, reranker, settings.fusion)
 
 
 def build_ingestor(settings: Settings, store, embedder: Embedder) -> Ingestor:
@@ -83,26 +95,41 @@ def build_answerer(
 
 
 def assemble(settings: Settings, answerer: Answerer) -> Components:
-    """Components around an answerer (real or fake): the library and feedback share its store."""
-    from index.library import Library
+    """Components around the default collection's answerer (real or fake): every other collection
+    gets one like it, sharing its embedder, reranker, model and support checker."""
+    from index.workspaces import Workspaces
     from rag.gate import GenerationGate
 
+    def open_workspace(collection: Settings) -> Workspace:
+        if collection.collection == settings.collection:
+            return build_workspace(collection, answerer)
+        model = answerer.retriever
+        retriever = build_retriever(collection, model.embedder, model.reranker)
+        return build_workspace(collection, answerer.sibling(retriever, collection))
+
+    gate = GenerationGate(settings.max_generations, settings.max_queue, settings.queue_timeout)
+    return Components(settings, Workspaces(settings, open_workspace), gate)
+
+
+def build_workspace(settings: Settings, answerer: Answerer) -> Workspace:
+    """One collection's library and feedback around its answerer; they share its store."""
+    from index.library import Library
+    from index.workspaces import Workspace
+
     retriever = answerer.retriever
-    ingestor = build_ingestor(settings, retriever.store, retriever.embedder)
     library = Library(
-        ingestor,
-        upload_dir=settings.data_dir / "uploads",
+        build_ingestor(settings, retriever.store, retriever.embedder),
+        upload_dir=settings.uploads_dir,
         max_file_bytes=int(settings.max_file_mb * 1e6),
         on_change=retriever.warm_up,
     )
-    gate = GenerationGate(settings.max_generations, settings.max_queue, settings.queue_timeout)
-    return Components(settings, answerer, library, build_feedback(settings), gate)
+    return Workspace(settings.collection, answerer, library, build_feedback(settings))
 
 
 def build_feedback(settings: Settings) -> FeedbackStore:
     from rag.feedback import FeedbackStore
 
-    return FeedbackStore(settings.data_dir / "feedback.sqlite3")
+    return FeedbackStore(settings.feedback_path)
 
 
 def build_components(settings: Settings) -> Components:

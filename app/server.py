@@ -13,19 +13,20 @@ import sys
 from fastapi import FastAPI
 
 from api.app import create_app
-from api.auth import UI_AUTH_MESSAGE, bind_problem, load_keys, ui_login, ui_may_change_documents
+from api.auth import UI_AUTH_MESSAGE, bind_problem
 from app.components import Components, build_components, load_settings
+from rag.access import Grant, grant_of_user, load_grants, ui_login
 from rag.records import EmbedderMismatch, LocalModelUnavailable
 from rag.settings import Settings
 
 
-def mount_ui(api: FastAPI, settings: Settings, components: Components, keys: dict[str, bool]) -> FastAPI:
+def mount_ui(api: FastAPI, settings: Settings, components: Components, keys: dict[str, Grant]) -> FastAPI:
     """The staff UI at `/` beside the API, signed in with the same keys."""
     import gradio as gr
 
     from ui.app import build_ui, mount_options
 
-    blocks = build_ui(components, ui_may_change_documents(keys))
+    blocks = build_ui(components, lambda user: grant_of_user(keys, user))
     return gr.mount_gradio_app(
         api, blocks, path="/", auth=ui_login(keys), auth_message=UI_AUTH_MESSAGE,
         max_file_size=int(settings.max_file_mb * 1e6), footer_links=[], **mount_options(),
@@ -35,7 +36,7 @@ def mount_ui(api: FastAPI, settings: Settings, components: Components, keys: dic
 def app() -> FastAPI:
     settings = load_settings()
     try:
-        keys = load_keys(settings)
+        keys = load_grants(settings)
         if problem := bind_problem(settings.host, keys):
             raise ValueError(problem)
         components = build_components(settings)
@@ -47,5 +48,5 @@ def app() -> FastAPI:
     ) as exc:  # a clear line, not a traceback from uvicorn
         print(f"rag serve: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    api = create_app(settings, components.answerer, components.library, components.gate)
+    api = create_app(settings, components.workspaces, components.gate)
     return mount_ui(api, settings, components, keys) if settings.ui else api

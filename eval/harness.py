@@ -35,7 +35,7 @@ from rag.answer import Answerer, carry_topic
 from rag.embeddings import Embedder
 from rag.records import Answer, Mode
 from rag.retrieval import Hit, Retriever
-from rag.store import head_metadatas
+from rag.store import EVAL_PREFIX, head_metadatas
 
 RANK_DEPTH = 10
 RETRIEVAL_METRICS = ("hit@1", "hit@3", "hit@5", "hit@10", "mrr", "ndcg@10")
@@ -234,4 +234,4 @@ def collection_for(corpus: Path) -> str:
     hash of its path, so evaluating never touches the product's documents."""
     resolved = corpus.resolve()
     tag = hashlib.sha256(str(resolved).encode()).hexdigest()[:8]
-    return f"eval_{re.sub(r'[^A-Za-z0-9_-]', '_', resolved.name)[:40]}_{tag}"
+    return f"{EVAL_PREFIX}{re.sub(r'[^A-Za-z0-9_-]', '_', resolved.name)[:40]}_{tag}"

@@ -68,6 +68,10 @@ class Answerer:
         self._encoding = get_encoding()
         self.refusal = render("refusal")
 
+    def sibling(self, retriever: Retriever, settings: Settings) -> Answerer:
+        """An answerer like this one (same model, checker and answerability) over another retriever."""
+        return Answerer(retriever, self.llm, self.checker, settings, self.answerability)
+
     def ask(self, question: str, history: Sequence[Turn] = (), mode: Mode | None = None,
             top_k: int | None = None) -> Answer:  # fmt: skip
         answer = None

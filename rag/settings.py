@@ -142,12 +142,14 @@ class Settings(BaseSettings):
         "and the API is open to local programs.",
     )
     api_keys_file: Path | None = Field(
-        None, description="File of API keys, one per line: `KEY` or `KEY admin`; `#` starts a comment."
+        None,
+        description="File of API keys, one per line: `KEY [reader|editor|admin] [collections=a,b|*] "
+        "[name=NAME]`; `#` starts a comment (README, Teams). A line that does not parse stops the server.",
     )
     api_admin_keys: SecretStr = Field(
         SecretStr(""),
-        description="Keys (comma-separated) that may upload and delete documents. When any admin "
-        "key exists, only admin keys may; otherwise every key may.",
+        description="Admin keys (comma-separated): they may change documents in every collection and "
+        "manage collections. When any admin key exists, other keys without a role only read.",
     )
     max_request_kb: int = Field(
         256, ge=1, description="Largest JSON request body (KiB); uploads are bounded by RAG_MAX_FILE_MB."
@@ -195,6 +197,28 @@ class Settings(BaseSettings):
                 f"RAG_CHUNK_OVERLAP ({self.chunk_overlap}) must be below RAG_CHUNK_SIZE ({self.chunk_size})"
             )
         return self
+
+    # Where one collection's own files live (the default's, or any other via `for_collection`).
+    @property
+    def bm25_dir(self) -> Path:
+        return self.data_dir / "bm25" / self.collection
+
+    @property
+    def workspace_dir(self) -> Path:
+        """The collection's uploads and feedback: deleting the collection deletes this."""
+        return self.data_dir / "workspaces" / self.collection
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.workspace_dir / "uploads"  # the folder name is the uploads' doc id prefix
+
+    @property
+    def feedback_path(self) -> Path:
+        return self.workspace_dir / "feedback.sqlite3"
+
+    def for_collection(self, collection: str) -> Settings:
+        """These settings with another collection: what serves one workspace."""
+        return self.model_copy(update={"collection": collection})
 
     @classmethod
     def secret_fields(cls) -> set[str]:

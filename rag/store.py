@@ -7,10 +7,13 @@ NAME__state, the ingest lease and the change stamp (`rag.store_state`).
 
 from __future__ import annotations
 
+import contextlib
+import re
 import threading
 from pathlib import Path
 from urllib.parse import urlparse
 
+from chromadb.errors import NotFoundError
 from llama_index.core.bridge.pydantic import PrivateAttr
 from llama_index.vector_stores.chroma import ChromaVectorStore
 
@@ -97,6 +100,41 @@ def _open(settings: Settings, name: str):
     )
     state = client.get_or_create_collection(name + STATE_SUFFIX, embedding_function=None)
     return collection, StoreState(state, settings.ingest_lease_seconds)
+
+
+# Names of collections made through the product (API, CLI): what Chroma allows, lower-case, and
+# never the reserved shapes (NAME__state beside each; eval_ for `rag eval`'s own corpora).
+COLLECTION_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{1,61}[a-z0-9]$")
+EVAL_PREFIX = "eval_"
+
+
+def collection_problem(name: str) -> str | None:
+    """Why `name` cannot name a collection, or None."""
+    if not COLLECTION_NAME.match(name) or "__" in name:
+        return (
+            f"{name[:80]!r} is not a collection name: 3-63 lower-case letters, digits, - or _, "
+            "starting and ending with a letter or digit"
+        )
+    if name.startswith(EVAL_PREFIX):
+        return f"{name!r}: names starting {EVAL_PREFIX!r} are kept for `rag eval`"
+    return None
+
+
+def collection_names(settings: Settings) -> list[str]:
+    """The store's document collections, sorted: the default (whether or not it exists yet) and
+    every other collection with a product name (not state, not evaluation corpora)."""
+    names = {c.name for c in chroma_client(settings).list_collections()}
+    return sorted(
+        {settings.collection} | {n for n in names if n + STATE_SUFFIX in names and not collection_problem(n)}
+    )
+
+
+def drop_collection(settings: Settings, name: str) -> None:
+    """Delete a collection and its state from the store (its files are the caller's)."""
+    client = chroma_client(settings)
+    for doomed in (name, name + STATE_SUFFIX):
+        with contextlib.suppress(NotFoundError):
+            client.delete_collection(doomed)
 
 
 def open_store(settings: Settings, collection: str | None = None) -> Store:

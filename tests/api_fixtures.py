@@ -40,7 +40,7 @@ def components(tmp_path: Path, llm=None, **overrides) -> Components:
 
 def app(tmp_path: Path, llm=None, **overrides) -> FastAPI:
     built = components(tmp_path, llm, **overrides)
-    return create_app(built.settings, built.answerer, built.library, built.gate)
+    return create_app(built.settings, built.workspaces, built.gate)
 
 
 def local_client(app: FastAPI, host: str = "127.0.0.1") -> TestClient:

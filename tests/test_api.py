@@ -13,7 +13,8 @@ from api_fixtures import QUESTION, app, components, local_client
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.auth import bind_problem, load_keys
+from api.auth import bind_problem
+from rag.access import load_grants
 from app.components import build_ingestor
 from bench.local_server import free_port
 from index.clean import clean_text
@@ -85,12 +86,12 @@ def test_retrieve_returns_scored_chunks(client: TestClient):
 
 def test_chat_completions_in_openai_shape_with_sources_in_an_extra_field(client: TestClient):
     messages = [{"role": "system", "content": "be brief"}, {"role": "user", "content": QUESTION}]
-    body = client.post("/v1/chat/completions", json={"model": "anything", "messages": messages}).json()
+    body = client.post("/v1/chat/completions", json={"model": "extractive", "messages": messages}).json()
     assert body["object"] == "chat.completion"
     assert "refining" in body["choices"][0]["message"]["content"]
     assert body["rag"]["sources"] and body["usage"]["completion_tokens"] > 0
 
-    streamed = client.post("/v1/chat/completions", json={"model": "x", "messages": messages, "stream": True})
+    streamed = client.post("/v1/chat/completions", json={"model": "extractive", "messages": messages, "stream": True})
     lines = [line.removeprefix("data: ") for line in streamed.text.split("\n\n") if line]
     assert lines[-1] == "[DONE]"
     chunks = [json.loads(line) for line in lines[:-1]]
@@ -202,7 +203,7 @@ def test_oversized_bodies_get_413(tmp_path: Path):
         assert chunked.status_code == 413 and chunked.json()["error"]["type"] == "invalid_request_error"
         upload = c.post("/v1/documents", files=[("files", ("big.txt", b"word " * 1000, "text/plain"))])
         assert upload.status_code == 413 and "big.txt" in upload.json()["error"]["message"]
-        assert not (tmp_path / "data" / "uploads" / "big.txt").exists()
+        assert not (tmp_path / "data" / "workspaces" / "api_docs" / "uploads" / "big.txt").exists()
 
 
 @pytest.mark.parametrize(
@@ -225,9 +226,9 @@ def test_invalid_requests_get_422_naming_the_field(tmp_path: Path, body: dict, p
 
 def test_chat_needs_a_user_message_last(client: TestClient):
     messages = [{"role": "user", "content": QUESTION}, {"role": "assistant", "content": "hi"}]
-    response = client.post("/v1/chat/completions", json={"model": "x", "messages": messages})
+    response = client.post("/v1/chat/completions", json={"model": "extractive", "messages": messages})
     assert response.status_code == 422 and response.json()["error"]["param"] == "messages"
-    assert client.post("/v1/chat/completions", json={"model": "x", "messages": []}).status_code == 422
+    assert client.post("/v1/chat/completions", json={"model": "extractive", "messages": []}).status_code == 422
 
 
 def test_rate_limit_gives_429_with_retry_after(tmp_path: Path):
@@ -315,8 +316,8 @@ def test_upload_makes_a_document_answerable_and_delete_removes_it(client: TestCl
     assert "uploads/lighthouse.md" in [d["doc_id"] for d in client.get("/v1/documents").json()["documents"]]
 
     deleted = client.delete("/v1/documents/uploads/lighthouse.md")
-    assert deleted.json() == {"doc_id": "uploads/lighthouse.md", "chunks_removed": 1}
-    assert not (tmp_path / "data" / "uploads" / "lighthouse.md").exists()
+    assert deleted.json() == {"collection": "api_docs", "doc_id": "uploads/lighthouse.md", "chunks_removed": 1}
+    assert not (tmp_path / "data" / "workspaces" / "api_docs" / "uploads" / "lighthouse.md").exists()
     assert "uploads/lighthouse.md" not in [
         d["doc_id"] for d in client.get("/v1/documents").json()["documents"]
     ]
@@ -328,7 +329,7 @@ def test_upload_path_traversal_stays_inside_the_upload_folder(client: TestClient
         body = b"The vault code word is pumpernickel."
         response = client.post("/v1/documents", files=[("files", (name, body, "text/plain"))])
         assert response.status_code == 200, response.text
-    uploads = tmp_path / "data" / "uploads"
+    uploads = tmp_path / "data" / "workspaces" / "api_docs" / "uploads"
     assert sorted(p.name for p in uploads.iterdir()) == ["hidden.txt", "x.txt", "y.txt", "z.txt"]
     outside = [
         p for p in tmp_path.rglob("*") if p.name in {"x.txt", "y.txt", "z.txt"} and uploads not in p.parents
@@ -340,7 +341,7 @@ def test_unsupported_or_nameless_uploads_are_refused_before_ingesting(client: Te
     files = [("files", ("ok.txt", b"Fine text here.", "text/plain")), ("files", ("tool.exe", b"MZ", "x"))]
     bad_type = client.post("/v1/documents", files=files)
     assert bad_type.status_code == 415 and "tool.exe" in bad_type.json()["error"]["message"]
-    assert not (tmp_path / "data" / "uploads" / "ok.txt").exists()  # nothing of the request was kept
+    assert not (tmp_path / "data" / "workspaces" / "api_docs" / "uploads" / "ok.txt").exists()  # nothing of the request was kept
     nameless = client.post("/v1/documents", files=[("files", ("..", b"text", "text/plain"))])
     assert nameless.status_code == 422
 
@@ -356,7 +357,7 @@ def test_a_corrupt_file_fails_alone(client: TestClient):
 def test_server_picks_up_another_process_ingest(tmp_path: Path):
     """An ingest outside the server (`rag ingest`, another worker) shows up, BM25 included."""
     built = components(tmp_path, index_poll_seconds=0.2)
-    with local_client(create_app(built.settings, built.answerer, built.library, built.gate)) as c:
+    with local_client(create_app(built.settings, built.workspaces, built.gate)) as c:
         extra = tmp_path / "more"
         extra.mkdir()
         (extra / "otter.txt").write_text("The otter sanctuary opens at Quillhaven every spring.")
@@ -398,7 +399,7 @@ def test_openai_client_gets_an_answer_with_sources(served: str):
     from openai import AuthenticationError, OpenAI
 
     client = OpenAI(base_url=served, api_key="k1", max_retries=0)
-    assert [m.id for m in client.models.list()] == ["extractive"]
+    assert [m.id for m in client.models.list()] == ["extractive", "api_docs"]
     completion = client.chat.completions.create(
         model="extractive", messages=[{"role": "user", "content": QUESTION}]
     )
@@ -419,18 +420,19 @@ def test_openai_client_gets_an_answer_with_sources(served: str):
     assert failed.value.status_code == 401
 
 
-def test_ui_sign_in_needs_a_key_and_admin_needs_an_admin_key(tmp_path: Path):
+def test_ui_sign_in_needs_a_key_with_its_name_as_the_user(tmp_path: Path):
     from app.server import mount_ui
 
     built = components(tmp_path, api_keys="reader", api_admin_keys="boss")
-    api = create_app(built.settings, built.answerer, built.library, built.gate)
-    with local_client(mount_ui(api, built.settings, built, load_keys(built.settings))) as c:
+    api = create_app(built.settings, built.workspaces, built.gate)
+    with local_client(mount_ui(api, built.settings, built, load_grants(built.settings))) as c:
 
         def login(user: str, key: str) -> int:
             return c.post("/login", data={"username": user, "password": key}).status_code
 
-        assert login("ann", "wrong") != 200
-        assert login("ann", "reader") == 200
+        assert login("reader", "wrong") != 200
+        assert login("reader", "reader") == 200, "a key without a name= is named after its role"
+        assert login("ann", "reader") != 200, "the user name is the key's name"
         assert login("admin", "reader") != 200, "a reader key must not sign in as admin"
         assert login("admin", "boss") == 200
         assert c.get("/v1/models").status_code == 401, "the UI session is no API key"
@@ -454,7 +456,7 @@ def test_a_failed_replacement_keeps_the_previous_upload_and_a_locked_one_leaves_
     from rag.settings import Settings
     from rag.store import open_store
 
-    uploads = tmp_path / "data" / "uploads"
+    uploads = tmp_path / "data" / "workspaces" / "api_docs" / "uploads"
     good = b"The harbour master is Jonas Reef."
     client.post("/v1/documents", files=[("files", ("harbour.txt", good, "text/plain"))])
     broken = client.post(
@@ -488,5 +490,5 @@ def test_pdf_pages_and_sections_ride_in_retrieve_ask_and_the_openai_field(client
     (source,) = [s for s in answer["sources"] if s["cited"] and s["doc_id"] == "uploads/harbour.pdf"]
     assert source["quote_page"] == 2 and source["section"] == "2 Turbines" and source["pages"]
     messages = [{"role": "user", "content": question}]
-    body = client.post("/v1/chat/completions", json={"model": "x", "messages": messages}).json()
+    body = client.post("/v1/chat/completions", json={"model": "extractive", "messages": messages}).json()
     assert any(s["quote_page"] == 2 for s in body["rag"]["sources"] if s["cited"])

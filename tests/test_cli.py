@@ -145,8 +145,9 @@ def test_eval_exports_thumbs_down_answers_as_draft_cases(tmp_path: Path, hash_en
     from eval.cases import read_cases
     from rag.feedback import FeedbackStore
     from rag.records import Answer, Turn
+    from rag.settings import Settings
 
-    store = FeedbackStore(tmp_path / "data" / "feedback.sqlite3")
+    store = FeedbackStore(Settings(_env_file=None, data_dir=tmp_path / "data").feedback_path)
     answer = Answer(question="Who runs the mill?", condensed_query="Who runs the mill?", answer="Nobody [1].",
                     refused=False, backend="extractive", model="extractive")  # fmt: skip
     store.add(answer, "up")

@@ -9,7 +9,7 @@ import pytest
 from api_fixtures import components, local_client
 
 from api.app import create_app
-from api.auth import load_keys
+from rag.access import load_grants
 from api.limits import RateLimiter
 
 GOOD = {"Authorization": "Bearer good-key"}
@@ -20,7 +20,7 @@ def test_an_address_that_guesses_too_often_gets_429_even_with_the_right_key(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ):
     built = components(tmp_path, api_keys="good-key", failed_keys_per_minute=3)
-    api = create_app(built.settings, built.answerer, built.library, built.gate)
+    api = create_app(built.settings, built.workspaces, built.gate)
     caplog.set_level(logging.WARNING, "rag.api")
     with local_client(api, "203.0.113.7") as guesser, local_client(api, "203.0.113.8") as other:
         assert [guesser.get("/v1/documents").status_code for _ in range(4)] == [401] * 4, "no key, no guess"
@@ -39,8 +39,8 @@ def test_ui_sign_in_failures_count_with_the_api_ones(tmp_path: Path):
     from app.server import mount_ui
 
     built = components(tmp_path, api_keys="good-key", failed_keys_per_minute=3)
-    api = create_app(built.settings, built.answerer, built.library, built.gate)
-    served = mount_ui(api, built.settings, built, load_keys(built.settings))
+    api = create_app(built.settings, built.workspaces, built.gate)
+    served = mount_ui(api, built.settings, built, load_grants(built.settings))
     with local_client(served, "203.0.113.9") as c:
 
         def login(key: str) -> int:
@@ -67,5 +67,5 @@ def test_failed_attempts_come_back_at_the_set_rate():
 
 def test_zero_turns_the_throttle_off(tmp_path: Path):
     built = components(tmp_path, api_keys="good-key", failed_keys_per_minute=0)
-    with local_client(create_app(built.settings, built.answerer, built.library, built.gate)) as c:
+    with local_client(create_app(built.settings, built.workspaces, built.gate)) as c:
         assert {c.get("/v1/documents", headers=WRONG).status_code for _ in range(8)} == {401}

@@ -47,7 +47,7 @@ class BrokenLLM:
 
 def one_slot(tmp_path: Path, llm, queue: int) -> tuple[Components, TestClient]:
     built = components(tmp_path, llm, max_generations=1, max_queue=queue, queue_timeout=60)
-    return built, local_client(create_app(built.settings, built.answerer, built.library, built.gate))
+    return built, local_client(create_app(built.settings, built.workspaces, built.gate))
 
 
 def queued(c: TestClient, who: str) -> None:

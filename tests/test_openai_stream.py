@@ -27,11 +27,11 @@ def streamed(tmp_path: Path, question: str, llm=None) -> tuple[str, dict]:
     from openai import OpenAI
 
     built = components(tmp_path, llm)
-    with local_client(create_app(built.settings, built.answerer, built.library, built.gate)) as http:
+    with local_client(create_app(built.settings, built.workspaces, built.gate)) as http:
         client = OpenAI(base_url=f"{http.base_url}/v1", api_key="none", http_client=http, max_retries=0)
         chunks = list(
             client.chat.completions.create(
-                model="rag", messages=[{"role": "user", "content": question}], stream=True
+                model=built.settings.collection, messages=[{"role": "user", "content": question}], stream=True
             )
         )
     assert all(c.object == "chat.completion.chunk" for c in chunks)

@@ -38,9 +38,9 @@ def test_no_secret_in_responses_logs_or_files(tmp_path: Path, caplog: pytest.Log
     caplog.set_level(logging.DEBUG)
     reader, admin = CANARIES["api_keys"], CANARIES["api_admin_keys"]
     seen: list[str] = []
-    chat = {"model": "rag", "messages": [{"role": "user", "content": QUESTION}]}
+    chat = {"model": "extractive", "messages": [{"role": "user", "content": QUESTION}]}
     built = components(tmp_path, **CANARIES)
-    with local_client(create_app(built.settings, built.answerer, built.library, built.gate)) as client:
+    with local_client(create_app(built.settings, built.workspaces, built.gate)) as client:
         as_reader = {"Authorization": f"Bearer {reader}"}
         calls = [
             client.post("/v1/ask", json={"question": QUESTION}, headers=as_reader),

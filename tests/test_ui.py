@@ -278,7 +278,7 @@ def test_upload_name_with_a_path_lands_inside_the_upload_dir(make, tmp_path: Pat
     components = make()
     view = handlers.upload(components, [("../../evil.txt", FACT.encode())])
     assert "✓ **evil.txt**" in view.status
-    uploads = tmp_path / "data" / "uploads"
+    uploads = tmp_path / "data" / "workspaces" / "test_docs" / "uploads"
     assert (uploads / "evil.txt").read_text() == FACT
     assert not (tmp_path / "evil.txt").exists() and not (tmp_path.parent / "evil.txt").exists()
     assert "uploads/evil.txt" in view.doc_ids

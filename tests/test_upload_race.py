@@ -23,7 +23,7 @@ def _text(n: int) -> bytes:
 
 def test_eight_same_name_uploads_through_api_and_ui_leave_folder_and_store_alike(tmp_path: Path):
     built = components(tmp_path)
-    api = create_app(built.settings, built.answerer, built.library, built.gate)
+    api = create_app(built.settings, built.workspaces, built.gate)
     start = threading.Barrier(8, timeout=30)
 
     def through_api(n: int) -> str:
@@ -44,7 +44,7 @@ def test_eight_same_name_uploads_through_api_and_ui_leave_folder_and_store_alike
         statuses = [c.result() for c in calls]
     assert len(statuses) == 8
 
-    uploads = tmp_path / "data" / "uploads"
+    uploads = tmp_path / "data" / "workspaces" / "api_docs" / "uploads"
     assert sorted(p.name for p in uploads.iterdir()) == [NAME], "no .part or .previous left behind"
     on_disk = (uploads / NAME).read_text()
     store = built.library.ingestor.store

@@ -8,16 +8,23 @@ is in `ui.handlers`; this module only lays out components and wires events to it
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 from contextlib import closing
 from pathlib import Path
 
 import gradio as gr
 
 from index.loaders import SUPPORTED_EXTENSIONS
+from index.workspaces import UnknownCollection, Workspaces
+from rag.access import LOCAL, Grant
+from rag.gate import GenerationGate
 from rag.records import MODES
+from rag.settings import Settings
 from ui import handlers, render
 
-NOT_ADMIN = "Only admins may upload or delete documents: sign in as `admin` with an admin key."
+NOT_ALLOWED = (
+    "This key may not upload or delete documents in this collection: sign in with an editor or admin key."
+)
 EXAMPLE = "What does the author say about refining capacity?"
 CSS_PATH = Path(__file__).with_name("style.css")
 SOURCES_CSS = Path(__file__).with_name("sources.css")
@@ -46,18 +53,53 @@ def mount_options() -> dict:
     }
 
 
-def build_ui(
-    components: handlers.UiServices, may_change_documents: Callable[[str | None], bool] = lambda user: True
-) -> gr.Blocks:
-    """`may_change_documents(user name)` guards upload and delete (the server's admin keys)."""
+class UiComponents(Protocol):
+    """What the UI is built over (`app.components.Components` has it)."""
+
+    settings: Settings
+    workspaces: Workspaces
+    gate: GenerationGate
+
+
+def build_ui(components: UiComponents, grant_of: Callable[[str | None], Grant | None] = lambda user: LOCAL
+             ) -> gr.Blocks:  # fmt: skip
+    """`grant_of(signed-in user name)` is what that user may do (`rag.access`): the collections
+    offered, and whether upload and delete are allowed."""
     settings = components.settings
-    llm = components.answerer.llm
+    workspaces = components.workspaces
+    llm = workspaces.default.answerer.llm  # one model answers in every collection
+
+    def readable(request: gr.Request) -> list[str]:
+        grant = grant_of(request.username)
+        return [name for name in workspaces.names() if grant is not None and grant.reads(name)]
+
+    def services(name: str, request: gr.Request) -> handlers.CollectionServices:
+        """The collection's parts, if this user may read it; else the same error as for none."""
+        grant = grant_of(request.username)
+        try:
+            if grant is None or not grant.reads(name):
+                raise UnknownCollection(name)
+            workspace = workspaces.get(name)
+        except UnknownCollection:
+            raise gr.Error(f"No collection {name!r}: choose another.") from None
+        return handlers.in_collection(settings, components.gate, workspace)
+
+    def may_write(name: str, request: gr.Request) -> bool:
+        grant = grant_of(request.username)
+        return grant is not None and grant.writes(name)
 
     with gr.Blocks(title="Grounded Q&A", analytics_enabled=False) as demo:
         exchanges = gr.State([])
         pending = gr.State("")  # the question being answered: the textbox is cleared at once
 
         gr.Markdown(f"# Ask your documents\n{HELP}", elem_id="intro")
+        collection = gr.Dropdown(
+            [settings.collection],
+            value=settings.collection,
+            label="Collection",
+            info="the documents you ask and manage; your key decides which you see",
+            elem_id="collection",
+        )
         with gr.Tabs():
             with gr.Tab("Chat", id="chat"), gr.Row(equal_height=False):
                 with gr.Column(scale=3, min_width=420):
@@ -146,9 +188,9 @@ def build_ui(
                 refresh = gr.Button("Refresh list", size="sm")
 
         # -- chat ----------------------------------------------------------------------------
-        def answer(text, convo, mode_value, k):
+        def answer(text, convo, mode_value, k, name, request: gr.Request):
             # Closed explicitly when Gradio drops this stream, so the generation slot comes back.
-            with closing(handlers.chat(components, text, convo, mode_value, k)) as views:
+            with closing(handlers.chat(services(name, request), text, convo, mode_value, k)) as views:
                 for view in views:
                     yield view.messages, view.exchanges, view.sources
 
@@ -166,7 +208,7 @@ def build_ui(
         for trigger in (question.submit, ask.click):
             trigger(lock, [question], [question, ask, pending], queue=False).then(
                 answer,
-                [pending, exchanges, mode, top_k],
+                [pending, exchanges, mode, top_k, collection],
                 [chatbot, exchanges, sources],
                 concurrency_limit=None,
             ).then(unlock, None, [question, ask], queue=False)
@@ -184,50 +226,63 @@ def build_ui(
 
         chatbot.select(show_sources, [exchanges], [sources])
 
-        def rate(convo, note, event: gr.LikeData):
-            return handlers.feedback(components, convo, event.index, handlers.rating(event.liked), note), ""
+        def rate(convo, note, name, event: gr.LikeData, request: gr.Request):
+            rating = handlers.rating(event.liked)
+            return handlers.feedback(services(name, request), convo, event.index, rating, note), ""
 
-        chatbot.like(rate, [exchanges, comment], [feedback_status, comment])
+        chatbot.like(rate, [exchanges, comment, collection], [feedback_status, comment])
 
         # -- documents -----------------------------------------------------------------------
         def library_outputs(view: handlers.LibraryView):
             return view.status, view.rows, gr.Dropdown(choices=view.doc_ids, value=None)
 
         # Gradio injects the progress tracker through this default: it must be a call here.
-        def on_upload(paths, request: gr.Request, progress=gr.Progress()):  # noqa: B008
-            if not may_change_documents(request.username):
-                return (*library_outputs(handlers.documents(components, NOT_ADMIN)), None)
+        def on_upload(paths, name, request: gr.Request, progress=gr.Progress()):  # noqa: B008
+            chosen = services(name, request)
+            if not may_write(name, request):
+                return (*library_outputs(handlers.documents(chosen, NOT_ALLOWED)), None)
 
             def report(done: int, total: int, name: str) -> None:
                 progress((done, total), desc=f"Ingesting {name}" if name else "Done", unit="files")
 
-            view = handlers.upload(components, handlers.read_files(paths or []), report)
+            view = handlers.upload(chosen, handlers.read_files(paths or []), report)
             return (*library_outputs(view), None)
 
         upload.click(
             on_upload,
-            [files],
+            [files, collection],
             [library_status, table, doomed, files],
             concurrency_limit=1,
             concurrency_id="ingest",
         )
 
-        def on_delete(doc_id, request: gr.Request):
-            if not may_change_documents(request.username):
-                return library_outputs(handlers.documents(components, NOT_ADMIN))
-            return library_outputs(handlers.delete(components, doc_id))
+        def on_delete(doc_id, name, request: gr.Request):
+            chosen = services(name, request)
+            if not may_write(name, request):
+                return library_outputs(handlers.documents(chosen, NOT_ALLOWED))
+            return library_outputs(handlers.delete(chosen, doc_id))
 
         delete.click(
             on_delete,
-            [doomed],
+            [doomed, collection],
             [library_status, table, doomed],
             concurrency_limit=1,
             concurrency_id="ingest",
         )
-        refresh.click(
-            lambda: library_outputs(handlers.documents(components)), None, [library_status, table, doomed]
+        def listed(name, request: gr.Request):
+            return library_outputs(handlers.documents(services(name, request)))
+
+        refresh.click(listed, [collection], [library_status, table, doomed])
+
+        # The collections this user may read; the default first when it is one of them.
+        def offered(request: gr.Request):
+            names = readable(request)
+            return gr.Dropdown(choices=names, value=settings.collection if settings.collection in names
+                               else next(iter(names), None))  # fmt: skip
+
+        demo.load(offered, None, [collection], queue=False).then(
+            listed, [collection], [library_status, table, doomed]
         )
-        demo.load(
-            lambda: library_outputs(handlers.documents(components)), None, [library_status, table, doomed]
-        )
+        # Another collection: a new conversation over its documents.
+        collection.input(*reset, queue=False).then(listed, [collection], [library_status, table, doomed])
     return demo

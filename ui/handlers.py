@@ -15,6 +15,7 @@ from typing import NamedTuple, Protocol
 
 from index.library import Library
 from index.report import IngestLocked
+from index.workspaces import Workspace
 from rag.answer import Answerer
 from rag.feedback import FeedbackStore
 from rag.gate import GenerationGate, Limited
@@ -30,13 +31,27 @@ THINKING = "_Searching the documents…_"
 
 
 class UiServices(Protocol):
-    """What the UI needs from the composition root (`app.components.Components` has it)."""
+    """What the handlers need: one collection's parts, the settings and the generation gate
+    (`app.components.Components` is this for the default collection; `in_collection` for any)."""
 
     settings: Settings
     answerer: Answerer
     library: Library
     feedback: FeedbackStore
     gate: GenerationGate  # shared with the API: one limit on generations for both
+
+
+@dataclass(frozen=True)
+class CollectionServices:
+    settings: Settings
+    answerer: Answerer
+    library: Library
+    feedback: FeedbackStore
+    gate: GenerationGate
+
+
+def in_collection(settings: Settings, gate: GenerationGate, workspace: Workspace) -> CollectionServices:
+    return CollectionServices(settings, workspace.answerer, workspace.library, workspace.feedback, gate)
 
 
 @dataclass

@@ -22,8 +22,9 @@ def answers_router(ctx: ApiContext) -> APIRouter:
     @router.post("/ask", tags=["answers"], response_model=Answer, responses=GENERATION_ERRORS,
                  summary="Answer a question, with sources and exact quotes")  # fmt: skip
     def ask(body: schemas.AskRequest, who: AnyKey) -> Answer:
+        workspace = ctx.workspace(who, body.collection)
         ctx.question_ok(body.question, "question")
-        return ctx.generate(body.question, body.history, body.mode, body.top_k)
+        return ctx.generate(workspace, body.question, body.history, body.mode, body.top_k)
 
     @router.post("/ask/stream", tags=["answers"], response_class=StreamingResponse,
                  responses=GENERATION_ERRORS | {200: {"content": {"text/event-stream": {}}, "description":
@@ -31,12 +32,13 @@ def answers_router(ctx: ApiContext) -> APIRouter:
                      "Answer record); `event: error` if generation fails midway"}},
                  summary="Answer a question as server-sent events")  # fmt: skip
     def ask_stream(body: schemas.AskRequest, who: AnyKey) -> StreamingResponse:
+        workspace = ctx.workspace(who, body.collection)
         ctx.question_ok(body.question, "question")
         permit = ctx.gate.acquire()
 
         def events() -> Iterator[str]:
             try:
-                for event in ctx.streamed(body.question, body.history, body.mode, body.top_k, permit):
+                for event in ctx.streamed(workspace, body.question, body.history, body.mode, body.top_k, permit):
                     if isinstance(event, str):
                         yield sse_event("token", {"text": event})
                     else:
@@ -49,9 +51,10 @@ def answers_router(ctx: ApiContext) -> APIRouter:
     @router.post("/retrieve", tags=["retrieval"], response_model=schemas.RetrieveResponse, responses=ERRORS,
                  summary="The chunks retrieval finds for a query, with scores")  # fmt: skip
     def retrieve(body: schemas.RetrieveRequest, who: AnyKey) -> schemas.RetrieveResponse:
+        workspace = ctx.workspace(who, body.collection)
         ctx.question_ok(body.query, "query")
         mode = body.mode or ctx.settings.retrieval_mode
-        hits, timings = ctx.retriever.retrieve(body.query, mode, body.top_k or ctx.settings.top_k)
+        hits, timings = workspace.retriever.retrieve(body.query, mode, body.top_k or ctx.settings.top_k)
         chunks = [
             schemas.Chunk(
                 id=h.chunk.id, doc_id=h.chunk.doc_id, path=h.chunk.path, title=h.chunk.title,

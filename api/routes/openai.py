@@ -13,6 +13,7 @@ from api.auth import Caller
 from api.context import ApiContext
 from api.errors import ERRORS, GENERATION_ERRORS, GENERATION_FAILED, ApiError
 from api.sse import sse_data, sse_response
+from index.workspaces import Workspace
 from rag.records import Turn
 
 
@@ -20,11 +21,20 @@ def openai_router(ctx: ApiContext) -> APIRouter:
     AnyKey = Annotated[Caller, Depends(ctx.auth.caller)]
     router = APIRouter(prefix="/v1")
 
+    llm = ctx.workspaces.default.answerer.llm  # one model answers in every collection
+
+    def workspace(who: Caller, model: str) -> Workspace:
+        """`model` names the collection; the model's own id, the default collection."""
+        return ctx.workspace(who, None if model == llm.model else model, param="model")
+
     @router.get("/models", tags=["openai"], response_model=schemas.ModelList, responses=ERRORS,
-                summary="The configured model (OpenAI-compatible)")  # fmt: skip
+                summary="The model id (the default collection) and each collection the key may "
+                "read, as models (OpenAI-compatible)")  # fmt: skip
     def models(who: AnyKey) -> schemas.ModelList:
+        collections = [n for n in ctx.workspaces.names() if who.grant.reads(n)]
         return schemas.ModelList(
-            data=[schemas.Model(id=ctx.answerer.llm.model, owned_by=ctx.answerer.llm.backend)]
+            data=[schemas.Model(id=llm.model, owned_by=llm.backend)]
+            + [schemas.Model(id=name, owned_by="collection") for name in collections]
         )
 
     @router.post("/chat/completions", tags=["openai"], response_model=schemas.ChatCompletion,
@@ -34,11 +44,12 @@ def openai_router(ctx: ApiContext) -> APIRouter:
                      "the support check refused the streamed text (show `rag.answer` instead)"}},
                  summary="OpenAI-compatible chat: the last user message is the question")  # fmt: skip
     def chat(body: schemas.ChatCompletionRequest, who: AnyKey):
+        chosen = workspace(who, body.model)
         question, history = _conversation(body.messages)
         ctx.question_ok(question, "messages")
         completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
         if not body.stream:
-            answer = ctx.generate(question, history, None, None)
+            answer = ctx.generate(chosen, question, history, None, None)
             encoding = ctx.encoding
             prompt_tokens = len(encoding.encode(question)) + sum(
                 len(encoding.encode(t.question + t.answer)) for t in history
@@ -56,13 +67,13 @@ def openai_router(ctx: ApiContext) -> APIRouter:
         def chunk(delta: dict, finish: str | None = None, **extra) -> str:
             choice = {"index": 0, "delta": delta, "finish_reason": finish}
             return sse_data({"id": completion_id, "object": "chat.completion.chunk", "created": created,
-                             "model": ctx.answerer.llm.model, "choices": [choice], **extra})  # fmt: skip
+                             "model": llm.model, "choices": [choice], **extra})  # fmt: skip
 
         def events() -> Iterator[str]:
             yield chunk({"role": "assistant", "content": ""})
             sent: list[str] = []
             try:
-                for event in ctx.streamed(question, history, None, None, permit):
+                for event in ctx.streamed(chosen, question, history, None, None, permit):
                     if isinstance(event, str):
                         sent.append(event)
                         yield chunk({"content": event})

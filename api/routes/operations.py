@@ -29,7 +29,7 @@ def operations_router(ctx: ApiContext) -> APIRouter:
         except Exception:
             log.exception("store not reachable")
             return error_response(503, "the document store is not reachable", "overloaded_error")
-        llm = ctx.answerer.llm
+        llm = ctx.workspaces.default.answerer.llm
         return {"status": "ready", "chunks": chunks, "backend": llm.backend, "model": llm.model,
                 "index_version": ctx.retriever.version,
                 "pid": os.getpid()}  # with --workers N, which process answered  # fmt: skip
