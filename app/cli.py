@@ -11,7 +11,7 @@ import argparse
 import sys
 from importlib.metadata import entry_points
 
-from app.commands import EXIT_USAGE, cmd_ask, cmd_chat, cmd_ingest, cmd_retrieve, cmd_serve
+from app.commands import EXIT_USAGE, cmd_ask, cmd_chat, cmd_collections, cmd_ingest, cmd_retrieve, cmd_serve
 from app.eval_commands import cmd_eval
 from rag.records import MODES
 
@@ -101,6 +101,41 @@ def build_parser() -> argparse.ArgumentParser:
         help="server processes (default 1); more than one needs RAG_CHROMA_URL",
     )
     serve.set_defaults(func=cmd_serve)
+
+    collections = commands.add_parser(
+        "collections",
+        help="list, create and delete collections (each a workspace of its own)",
+        description="Each collection holds its own documents, BM25 index, uploads and feedback; "
+        "`--collection NAME` points the other commands at one, and the server serves them all. "
+        "Exit status: 0 done, 2 usage error (a bad or unknown name, the default collection), "
+        "3 an ingest is running in the collection.",
+    )
+    actions = collections.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser(
+        "list",
+        help="every collection with its documents and chunks; * marks the default",
+        description="List the collections with their document and chunk counts; * marks the default "
+        "(RAG_COLLECTION), which is listed even before anything is ingested into it.",
+    )
+    listing.add_argument("--json", action="store_true", help="print a JSON list of objects")
+    create = actions.add_parser(
+        "create",
+        help="create an empty collection",
+        description="Create an empty collection (`rag ingest --collection NAME` also creates one).",
+    )
+    delete = actions.add_parser(
+        "delete",
+        help="delete a collection with its documents, BM25 index, uploads and feedback",
+        description="Delete a collection and everything of it, without asking; prints what was "
+        "deleted. The default collection (RAG_COLLECTION) cannot be deleted.",
+    )
+    for action in (create, delete):
+        action.add_argument(
+            "name",
+            metavar="NAME",
+            help="3-63 lower-case letters, digits, - or _ (starting and ending with a letter or digit)",
+        )
+    collections.set_defaults(func=cmd_collections)
 
     evaluate = commands.add_parser(
         "eval",

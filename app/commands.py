@@ -1,4 +1,5 @@
-"""The everyday commands: `rag ingest`, `retrieve`, `ask`, `chat`, `serve`: build, call, print.
+"""The everyday commands: `rag ingest`, `retrieve`, `ask`, `chat`, `serve`, `collections`: build,
+call, print.
 
 Heavy imports happen inside the functions, so `rag --help` loads none of them.
 """
@@ -8,10 +9,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.components import load_settings
 from rag.settings import Settings
+
+if TYPE_CHECKING:
+    from index.workspaces import CollectionInfo
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
 
@@ -48,6 +54,48 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             print(f"failed: {f.path}: {f.error}", file=sys.stderr)
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.summary())
     return EXIT_FAILED if report.count("failed") else EXIT_OK
+
+
+def cmd_collections(args: argparse.Namespace) -> int:
+    """`rag collections list|create|delete`: straight on the store, so no model or embedder loads."""
+    from rag.offline import enforce_offline
+
+    enforce_offline()
+    from app.components import build_workspaces
+    from index.report import IngestLocked
+    from index.workspaces import UnknownCollection
+
+    workspaces = build_workspaces(load_settings())
+    try:
+        if args.action == "create":
+            created = workspaces.create(args.name)
+            print(f"created collection {created.name!r}")
+        elif args.action == "delete":
+            doomed = workspaces.info(args.name)  # counted first: afterwards there is nothing to count
+            workspaces.delete(args.name)
+            print(f"deleted collection {doomed.name!r}: {doomed.documents} documents, {doomed.chunks} chunks")
+        else:
+            _print_collections([workspaces.info(name) for name in workspaces.names()], args.json)
+    except UnknownCollection as exc:
+        print(f"rag collections {args.action}: no collection {exc.args[0]!r}", file=sys.stderr)
+        return EXIT_USAGE
+    except ValueError as exc:  # a bad name, or CollectionConflict: exists already, or the default
+        print(f"rag collections {args.action}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except IngestLocked as exc:
+        print(f"rag collections {args.action}: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
+    return EXIT_OK
+
+
+def _print_collections(collections: list[CollectionInfo], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps([asdict(c) for c in collections], indent=2))
+        return
+    width = max(len("collection"), *(len(c.name) for c in collections))
+    print(f"{'collection':<{width}}  documents  chunks  default")
+    for c in collections:
+        print(f"{c.name:<{width}}  {c.documents:>9}  {c.chunks:>6}  {'*' if c.default else ''}".rstrip())
 
 
 def cmd_retrieve(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -100,15 +101,28 @@ def assemble(settings: Settings, answerer: Answerer) -> Components:
     from index.workspaces import Workspaces
     from rag.gate import GenerationGate
 
-    def open_workspace(collection: Settings) -> Workspace:
-        if collection.collection == settings.collection:
-            return build_workspace(collection, answerer)
-        model = answerer.retriever
-        retriever = build_retriever(collection, model.embedder, model.reranker)
-        return build_workspace(collection, answerer.sibling(retriever, collection))
-
     gate = GenerationGate(settings.max_generations, settings.max_queue, settings.queue_timeout)
-    return Components(settings, Workspaces(settings, open_workspace), gate)
+    return Components(settings, Workspaces(settings, partial(open_workspace, settings, answerer)), gate)
+
+
+def build_workspaces(settings: Settings) -> Workspaces:
+    """The store's collections for the command line. Listing, creating and deleting load nothing;
+    the first workspace opened loads the default collection's answer path, the others share it."""
+    from index.workspaces import Workspaces
+
+    default_answerer = cache(partial(build_answer_path, settings))
+    default_answerer()
+    return Workspaces(settings, lambda collection: open_workspace(settings, default_answerer(), collection))
+
+
+def open_workspace(settings: Settings, answerer: Answerer, collection: Settings) -> Workspace:
+    """`collection`'s workspace: the default's around `answerer`, any other's around a sibling
+    of it (sharing its embedder, reranker, model and support checker)."""
+    if collection.collection == settings.collection:
+        return build_workspace(collection, answerer)
+    model = answerer.retriever
+    retriever = build_retriever(collection, model.embedder, model.reranker)
+    return build_workspace(collection, answerer.sibling(retriever, collection))
 
 
 def build_workspace(settings: Settings, answerer: Answerer) -> Workspace:

@@ -20,7 +20,7 @@ from rag.answer import Answerer
 from rag.feedback import FeedbackStore
 from rag.retrieval import Retriever
 from rag.settings import Settings
-from rag.store import collection_names, collection_problem, drop_collection, head_metadatas, open_store
+from rag.store import Store, collection_names, collection_problem, drop_collection, head_metadatas, open_store
 from rag.store_state import LeaseHeld
 
 
@@ -87,8 +87,17 @@ class Workspaces:
         with self._lock:
             return list(self._opened.values())
 
+    def _store(self, name: str) -> Store:
+        """An existing collection's store, without opening its workspace (no model, no BM25)."""
+        with self._lock:
+            if name in self._opened:
+                return self._opened[name].retriever.store
+        if name != self.default_name and not self.exists(name):
+            raise UnknownCollection(name)
+        return open_store(self.settings, name)
+
     def info(self, name: str) -> CollectionInfo:
-        store = self.get(name).retriever.store
+        store = self._store(name)
         documents = len({head[records.DOC_ID] for head in head_metadatas(store)})
         return CollectionInfo(name, documents, store.client.count(), name == self.default_name)
 
@@ -106,9 +115,8 @@ class Workspaces:
         """Delete a collection with everything of it: chunks, BM25 index, uploads, feedback."""
         if name == self.default_name:
             raise CollectionConflict(f"{name!r} is the server's default collection (RAG_COLLECTION)")
-        workspace = self.get(name)
         try:
-            lease = workspace.retriever.store.state.take()  # no ingest may be writing into it
+            lease = self._store(name).state.take()  # no ingest may be writing into it
         except LeaseHeld as exc:
             raise IngestLocked(f"{name!r}: an ingest is running in this collection") from exc
         with self._lock:

@@ -33,7 +33,14 @@ def test_help_does_not_import_heavy_libraries():
 
 
 @pytest.mark.parametrize(
-    "argv", [[cmd, "--help"] for cmd in ("ingest", "retrieve", "ask", "chat", "serve", "eval", "bench")]
+    "argv",
+    [
+        *(
+            [cmd, "--help"]
+            for cmd in ("ingest", "retrieve", "ask", "chat", "serve", "collections", "eval", "bench")
+        ),
+        *(["collections", action, "--help"] for action in ("list", "create", "delete")),
+    ],
 )
 def test_subcommand_help_explains_itself(argv, capsys):
     with pytest.raises(SystemExit) as exited:
@@ -181,3 +188,58 @@ def test_ask_and_retrieve_name_the_pages_of_a_pdf_citation(tmp_path: Path, hash_
     assert any("2 Turbines" in line for line in cited)
     listed = _run("retrieve", "Zorblax turbine", "-k", "1", env=hash_env)
     assert "reports/harbour.pdf" in listed.stdout and ("p. 2" in listed.stdout or "pp. 1–2" in listed.stdout)
+
+
+def test_collections_create_list_and_delete(corpus: Path, hash_env: dict):
+    for name in ("team-a", "team-b"):
+        created = _run("collections", "create", name, env=hash_env)
+        assert created.returncode == 0, created.stderr
+    assert _run("ingest", "--collection", "team-a", str(corpus), env=hash_env).returncode == 0
+    listed = _run("collections", "list", "--json", env=hash_env)
+    assert listed.returncode == 0, listed.stderr
+    counts = {c["name"]: (c["documents"], c["chunks"] > 0, c["default"]) for c in json.loads(listed.stdout)}
+    assert counts == {"documents": (0, False, True), "team-a": (2, True, False), "team-b": (0, False, False)}
+
+    deleted = _run("collections", "delete", "team-a", env=hash_env)
+    assert deleted.returncode == 0, deleted.stderr
+    assert "'team-a'" in deleted.stdout and "2 documents" in deleted.stdout
+    table = _run("collections", "list", env=hash_env).stdout.splitlines()
+    rows = {line.split()[0]: line.split()[1:] for line in table[1:]}
+    assert rows == {"documents": ["0", "0", "*"], "team-b": ["0", "0"]}
+
+
+def test_collections_load_no_model_and_usage_errors_name_the_collection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+):
+    # In-process: these fail before touching a document, and a subprocess each would cost seconds.
+    monkeypatch.setenv("RAG_DATA_DIR", str(tmp_path / "data"))
+
+    def no_model(settings):
+        raise AssertionError("managing collections loads no embedder or model")
+
+    monkeypatch.setattr("app.components.build_answer_path", no_model)
+    assert main(["collections", "list"]) == 0
+    assert capsys.readouterr().out.splitlines()[1].split() == ["documents", "0", "0", "*"]
+    for argv, named in (
+        (["create", "Bad!"], "'Bad!' is not a collection name"),
+        (["delete", "nope"], "no collection 'nope'"),
+        (["delete", "documents"], "'documents' is the server's default collection"),
+    ):
+        assert main(["collections", *argv]) == 2, argv
+        (line,) = capsys.readouterr().err.splitlines()
+        assert named in line, argv
+
+
+def test_collections_delete_waits_for_a_running_ingest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+):
+    from app.commands import EXIT_LOCKED
+    from app.components import load_settings
+    from rag.store import open_store
+
+    monkeypatch.setenv("RAG_DATA_DIR", str(tmp_path / "data"))
+    assert main(["collections", "create", "team-a"]) == 0
+    with open_store(load_settings(), "team-a").state.take().kept():  # as a running `rag ingest` would
+        assert main(["collections", "delete", "team-a"]) == EXIT_LOCKED
+    assert "ingest is running" in capsys.readouterr().err
+    assert main(["collections", "delete", "team-a"]) == 0, "the collection was left whole"
