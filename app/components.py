@@ -111,7 +111,6 @@ def build_workspaces(settings: Settings) -> Workspaces:
     from index.workspaces import Workspaces
 
     default_answerer = cache(partial(build_answer_path, settings))
-    default_answerer()
     return Workspaces(settings, lambda collection: open_workspace(settings, default_answerer(), collection))
 
 

@@ -43,17 +43,15 @@ def _rag(*args: str) -> list[str]:
     return [sys.executable, "-m", "app.cli", *args]
 
 
-@pytest.fixture
-def server(tmp_path: Path, port: int) -> Iterator[str]:
-    """`rag serve` over a data dir holding the ingested sample corpus; killed afterwards."""
+def _serve(tmp_path: Path, port: int, env: dict[str, str], ingests: list[list[str]]) -> Iterator[str]:
+    """`rag serve` over a data dir after the given `rag ingest` runs; killed afterwards."""
     # Only this test's settings: no RAG_* from the caller, no .env (the cwd is the tmp dir).
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")} | env
     env |= {"RAG_DATA_DIR": str(tmp_path / "data"), "RAG_LLM": "extractive"}
-    ingest = subprocess.run(
-        _rag("ingest", str(REPO / "index" / "samples" / "corpus")),
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180,
-    )  # fmt: skip
-    assert ingest.returncode == 0, ingest.stderr[-2000:]
+    for args in ingests:
+        ingest = subprocess.run(_rag("ingest", *args), cwd=tmp_path, env=env, capture_output=True, text=True,
+                                timeout=180)  # fmt: skip
+        assert ingest.returncode == 0, ingest.stderr[-2000:]
 
     log = (tmp_path / "server.log").open("w")
     proc = subprocess.Popen(
@@ -71,6 +69,12 @@ def server(tmp_path: Path, port: int) -> Iterator[str]:
             proc.kill()
             proc.wait()
         log.close()
+
+
+@pytest.fixture
+def server(tmp_path: Path, port: int) -> Iterator[str]:
+    """The sample corpus, no keys."""
+    yield from _serve(tmp_path, port, {}, [[str(REPO / "index" / "samples" / "corpus")]])
 
 
 def _ask(page, question: str) -> None:
@@ -147,3 +151,45 @@ def test_chat_with_citations_then_upload_and_ask_about_it(server: str, tmp_path:
     assert errors == [], errors
     # System fonts: api.app passes ui.app.mount_options() to gr.mount_gradio_app (theme, CSS).
     assert font.startswith("system-ui"), f"the UI theme is not applied (font {font})"
+
+
+def test_a_key_signs_in_to_its_own_collections_only(tmp_path: Path, port: int):
+    from playwright.sync_api import expect, sync_playwright
+
+    team = tmp_path / "team"
+    team.mkdir()
+    (team / "zorblax_turbine.txt").write_text(FACT)
+    keys = tmp_path / "keys.txt"
+    keys.write_text("k-team editor collections=turbines name=turbine-team\nk-admin admin\n")
+    ingests = [[str(REPO / "index" / "samples" / "corpus")], ["--collection", "turbines", str(team)]]
+    served = _serve(tmp_path, port, {"RAG_API_KEYS_FILE": str(keys)}, ingests)
+    url = next(served)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page.goto(url)
+                page.get_by_label("username").fill("turbine-team")
+                page.get_by_label("password").fill("k-team")
+                page.get_by_role("button", name="Login").click()
+                expect(page.locator("#question textarea")).to_be_visible(timeout=30_000)
+                picker = page.locator("#collection input")
+                expect(picker).to_have_value("turbines", timeout=30_000)
+                picker.click()
+                options = page.get_by_role("option")
+                expect(options).to_have_count(1)
+                assert [t.split()[-1] for t in options.all_inner_texts()] == ["turbines"], "only the key's own"
+                page.keyboard.press("Escape")
+                _ask(page, FACT_QUESTION)
+                assert "42 megawatts" in _last_answer(page)
+                page.get_by_role("tab", name="Documents").click()
+                table = page.locator("#documents-table")
+                expect(table).to_contain_text("team/zorblax_turbine.txt")
+                expect(table).not_to_contain_text("corpus/")
+                SHOTS.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(SHOTS / "team-collection.png"), full_page=True)
+            finally:
+                browser.close()
+    finally:
+        served.close()
