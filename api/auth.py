@@ -14,8 +14,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import ApiError, error_response
 from api.limits import RateLimiter
-from rag.gate import Limited
 from rag.access import LOCAL, Grant
+from rag.gate import Limited
 
 log = logging.getLogger("rag.api")
 

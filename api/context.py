@@ -38,7 +38,9 @@ class ApiContext:
         """The default collection's (what /readyz reports)."""
         return self.workspaces.default.retriever
 
-    def workspace(self, who: Caller, name: str | None, param: str = "collection", write: bool = False) -> Workspace:
+    def workspace(
+        self, who: Caller, name: str | None, param: str = "collection", write: bool = False
+    ) -> Workspace:
         """The collection a request names (default: RAG_COLLECTION), as the caller may use it: 404
         for one it may not read, exactly as for one that does not exist; 403 for a forbidden write."""
         name = name or self.settings.collection

@@ -61,7 +61,9 @@ def load_grants(settings: Settings) -> dict[str, Grant]:
     lines: list[tuple[str, list[str]]] = []  # (where, fields)
     for where, source, role in (("RAG_API_KEYS", settings.api_keys, []),
                                 ("RAG_API_ADMIN_KEYS", settings.api_admin_keys, ["admin"])):  # fmt: skip
-        lines += [(where, [key.strip(), *role]) for key in source.get_secret_value().split(",") if key.strip()]
+        lines += [
+            (where, [key.strip(), *role]) for key in source.get_secret_value().split(",") if key.strip()
+        ]
     if settings.api_keys_file:
         path = settings.api_keys_file
         for number, line in enumerate(path.read_text().splitlines(), 1):

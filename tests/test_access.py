@@ -61,7 +61,7 @@ def test_a_line_that_does_not_parse_names_its_line_and_loads_nothing(tmp_path: P
     text = "k1 reader collections=alpha name=research\nk2 admin\n# comment\n" + line + "\n"
     with pytest.raises(KeysFileError) as failed:
         grants(tmp_path, text)
-    assert f"keys.txt:4: " in str(failed.value) and says in str(failed.value)
+    assert "keys.txt:4: " in str(failed.value) and says in str(failed.value)
 
 
 def test_the_ui_user_name_is_the_keys_name(tmp_path: Path):

@@ -14,10 +14,10 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.auth import bind_problem
-from rag.access import load_grants
 from app.components import build_ingestor
 from bench.local_server import free_port
 from index.clean import clean_text
+from rag.access import load_grants
 from rag.llm import Message
 from rag.records import Answer
 
@@ -91,7 +91,9 @@ def test_chat_completions_in_openai_shape_with_sources_in_an_extra_field(client:
     assert "refining" in body["choices"][0]["message"]["content"]
     assert body["rag"]["sources"] and body["usage"]["completion_tokens"] > 0
 
-    streamed = client.post("/v1/chat/completions", json={"model": "extractive", "messages": messages, "stream": True})
+    streamed = client.post(
+        "/v1/chat/completions", json={"model": "extractive", "messages": messages, "stream": True}
+    )
     lines = [line.removeprefix("data: ") for line in streamed.text.split("\n\n") if line]
     assert lines[-1] == "[DONE]"
     chunks = [json.loads(line) for line in lines[:-1]]
@@ -228,7 +230,9 @@ def test_chat_needs_a_user_message_last(client: TestClient):
     messages = [{"role": "user", "content": QUESTION}, {"role": "assistant", "content": "hi"}]
     response = client.post("/v1/chat/completions", json={"model": "extractive", "messages": messages})
     assert response.status_code == 422 and response.json()["error"]["param"] == "messages"
-    assert client.post("/v1/chat/completions", json={"model": "extractive", "messages": []}).status_code == 422
+    assert (
+        client.post("/v1/chat/completions", json={"model": "extractive", "messages": []}).status_code == 422
+    )
 
 
 def test_rate_limit_gives_429_with_retry_after(tmp_path: Path):
@@ -316,7 +320,11 @@ def test_upload_makes_a_document_answerable_and_delete_removes_it(client: TestCl
     assert "uploads/lighthouse.md" in [d["doc_id"] for d in client.get("/v1/documents").json()["documents"]]
 
     deleted = client.delete("/v1/documents/uploads/lighthouse.md")
-    assert deleted.json() == {"collection": "api_docs", "doc_id": "uploads/lighthouse.md", "chunks_removed": 1}
+    assert deleted.json() == {
+        "collection": "api_docs",
+        "doc_id": "uploads/lighthouse.md",
+        "chunks_removed": 1,
+    }
     assert not (tmp_path / "data" / "workspaces" / "api_docs" / "uploads" / "lighthouse.md").exists()
     assert "uploads/lighthouse.md" not in [
         d["doc_id"] for d in client.get("/v1/documents").json()["documents"]
@@ -341,7 +349,9 @@ def test_unsupported_or_nameless_uploads_are_refused_before_ingesting(client: Te
     files = [("files", ("ok.txt", b"Fine text here.", "text/plain")), ("files", ("tool.exe", b"MZ", "x"))]
     bad_type = client.post("/v1/documents", files=files)
     assert bad_type.status_code == 415 and "tool.exe" in bad_type.json()["error"]["message"]
-    assert not (tmp_path / "data" / "workspaces" / "api_docs" / "uploads" / "ok.txt").exists()  # nothing of the request was kept
+    assert not (
+        tmp_path / "data" / "workspaces" / "api_docs" / "uploads" / "ok.txt"
+    ).exists()  # nothing of the request was kept
     nameless = client.post("/v1/documents", files=[("files", ("..", b"text", "text/plain"))])
     assert nameless.status_code == 422
 

@@ -9,8 +9,8 @@ import pytest
 from api_fixtures import components, local_client
 
 from api.app import create_app
-from rag.access import load_grants
 from api.limits import RateLimiter
+from rag.access import load_grants
 
 GOOD = {"Authorization": "Bearer good-key"}
 WRONG = {"Authorization": "Bearer guess-0001"}

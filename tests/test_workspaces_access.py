@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 from api_fixtures import QUESTION, components, local_client
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, example, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from api.app import create_app
 
@@ -96,7 +96,9 @@ def call(client: TestClient, role: Role, endpoint: str, collection: str):
             files = {"files": (f"{role.key}.txt", f"Notes uploaded with {role.key}.".encode())}
             return client.post("/v1/documents", files=files, data={"collection": collection}, headers=h)
         case "delete document":
-            return client.delete("/v1/documents/no-such-doc.txt", params={"collection": collection}, headers=h)
+            return client.delete(
+                "/v1/documents/no-such-doc.txt", params={"collection": collection}, headers=h
+            )
     raise AssertionError(endpoint)
 
 
@@ -106,11 +108,17 @@ WRITES = ("upload", "delete document")
 
 @pytest.mark.parametrize("endpoint", READS + WRITES)
 @pytest.mark.parametrize("role_name", ROLES)
-def test_each_role_is_allowed_or_denied_exactly_as_documented(server: TestClient, role_name: str, endpoint: str):
+def test_each_role_is_allowed_or_denied_exactly_as_documented(
+    server: TestClient, role_name: str, endpoint: str
+):
     role = ROLES[role_name]
     for collection in (*COLLECTIONS, "no-such-collection"):
         response = call(server, role, endpoint, collection)
-        error = response.json().get("error") if response.headers["content-type"].startswith("application/json") else None
+        error = (
+            response.json().get("error")
+            if response.headers["content-type"].startswith("application/json")
+            else None
+        )
         where = f"{role_name} / {endpoint} / {collection}: {response.status_code} {response.text[:200]}"
         if collection not in role.reads:  # unknown and forbidden alike: the same 404, the same words
             param = "model" if endpoint == "chat" else "collection"
@@ -133,7 +141,9 @@ def test_listings_show_exactly_the_readable_collections(server: TestClient, role
     listed = server.get("/v1/collections", headers=auth(role)).json()["collections"]
     assert {c["name"] for c in listed} == role.reads
     for c in listed:
-        assert c["documents"] >= 1 and c["chunks"] >= c["documents"] and c["default"] == (c["name"] == DEFAULT)
+        assert (
+            c["documents"] >= 1 and c["chunks"] >= c["documents"] and c["default"] == (c["name"] == DEFAULT)
+        )
     client = OpenAI(base_url=f"{server.base_url}/v1", api_key=role.key, http_client=server, max_retries=0)
     models = [m.id for m in client.models.list()]
     assert models[0] == "extractive" and set(models[1:]) == role.reads
@@ -144,12 +154,14 @@ def test_the_openai_client_answers_from_readable_collections_only(server: TestCl
     import openai
 
     role = ROLES[role_name]
-    client = openai.OpenAI(base_url=f"{server.base_url}/v1", api_key=role.key, http_client=server, max_retries=0)
+    client = openai.OpenAI(
+        base_url=f"{server.base_url}/v1", api_key=role.key, http_client=server, max_retries=0
+    )
     for collection in COLLECTIONS:
         messages = [{"role": "user", "content": "Who first lit the Quillon lighthouse?"}]
         if collection in role.reads:
             completion = client.chat.completions.create(model=collection, messages=messages)
-            assert (("Edda Voss" in completion.choices[0].message.content) == (collection == "alpha"))
+            assert ("Edda Voss" in completion.choices[0].message.content) == (collection == "alpha")
         else:
             with pytest.raises(openai.NotFoundError):
                 client.chat.completions.create(model=collection, messages=messages)
@@ -185,7 +197,10 @@ def test_only_admin_keys_create_and_delete_collections(server: TestClient):
 @pytest.mark.parametrize(
     ("request_", "param"),
     [
-        ({"method": "POST", "url": "/v1/ask", "json": {"question": QUESTION, "collection": "Bad Name!"}}, "collection"),
+        (
+            {"method": "POST", "url": "/v1/ask", "json": {"question": QUESTION, "collection": "Bad Name!"}},
+            "collection",
+        ),
         ({"method": "GET", "url": "/v1/documents", "params": {"collection": "x"}}, "collection"),
         ({"method": "POST", "url": "/v1/collections", "json": {"name": "eval_sneaky"}}, "name"),
         ({"method": "POST", "url": "/v1/collections", "json": {"name": "a__state"}}, "name"),
@@ -231,8 +246,10 @@ def send(client: TestClient, endpoint: str, a: dict) -> str:
             r = client.post("/v1/retrieve", json={"query": a["question"], "collection": body["collection"],
                                                   "mode": a["mode"]}, headers=h)  # fmt: skip
         case "chat":
-            r = client.post("/v1/chat/completions", headers=h, json={
-                "model": a["collection"], "messages": [{"role": "user", "content": a["question"]}]})  # fmt: skip
+            messages = [{"role": "user", "content": a["question"]}]
+            r = client.post(
+                "/v1/chat/completions", json={"model": a["collection"], "messages": messages}, headers=h
+            )
         case "documents":
             r = client.get("/v1/documents", params={"collection": a["collection"]}, headers=h)
         case "collections":
@@ -243,8 +260,8 @@ def send(client: TestClient, endpoint: str, a: dict) -> str:
             files = {"files": ("probe.txt", a["question"].encode() or b"x")}
             r = client.post("/v1/documents", files=files, data={"collection": a["collection"]}, headers=h)
         case "delete":
-            r = client.delete("/v1/documents/uploads/zephyr-ledger.md", params={"collection": a["collection"]},
-                              headers=h)  # fmt: skip
+            params = {"collection": a["collection"]}
+            r = client.delete("/v1/documents/uploads/zephyr-ledger.md", params=params, headers=h)
         case "delete collection":
             r = client.delete(f"/v1/collections/{quote(a['collection'] or 'x', safe='')}", headers=h)
     assert r.status_code < 500, r.text

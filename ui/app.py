@@ -8,9 +8,9 @@ is in `ui.handlers`; this module only lays out components and wires events to it
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
 from contextlib import closing
 from pathlib import Path
+from typing import Protocol
 
 import gradio as gr
 
@@ -269,6 +269,7 @@ def build_ui(components: UiComponents, grant_of: Callable[[str | None], Grant | 
             concurrency_limit=1,
             concurrency_id="ingest",
         )
+
         def listed(name, request: gr.Request):
             return library_outputs(handlers.documents(services(name, request)))
 

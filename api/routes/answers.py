@@ -38,7 +38,9 @@ def answers_router(ctx: ApiContext) -> APIRouter:
 
         def events() -> Iterator[str]:
             try:
-                for event in ctx.streamed(workspace, body.question, body.history, body.mode, body.top_k, permit):
+                for event in ctx.streamed(
+                    workspace, body.question, body.history, body.mode, body.top_k, permit
+                ):
                     if isinstance(event, str):
                         yield sse_event("token", {"text": event})
                     else:

@@ -67,8 +67,9 @@ def documents_router(ctx: ApiContext) -> APIRouter:
     @router.delete("/documents/{doc_id:path}", tags=["documents"], response_model=schemas.Deleted,
                    responses=UPLOAD_ERRORS | {404: {"model": schemas.Error}},
                    summary="Delete a document's chunks (and its file, if it was uploaded)")  # fmt: skip
-    def delete(doc_id: str, who: AnyKey,
-               collection: Annotated[str | None, Query(description=COLLECTION)] = None) -> schemas.Deleted:  # fmt: skip
+    def delete(
+        doc_id: str, who: AnyKey, collection: Annotated[str | None, Query(description=COLLECTION)] = None
+    ) -> schemas.Deleted:
         workspace = ctx.workspace(who, collection, write=True)
         try:
             removed = workspace.library.delete(doc_id)

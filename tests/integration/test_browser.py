@@ -179,7 +179,9 @@ def test_a_key_signs_in_to_its_own_collections_only(tmp_path: Path, port: int):
                 picker.click()
                 options = page.get_by_role("option")
                 expect(options).to_have_count(1)
-                assert [t.split()[-1] for t in options.all_inner_texts()] == ["turbines"], "only the key's own"
+                assert [t.split()[-1] for t in options.all_inner_texts()] == ["turbines"], (
+                    "only the key's own"
+                )
                 page.keyboard.press("Escape")
                 _ask(page, FACT_QUESTION)
                 assert "42 megawatts" in _last_answer(page)
