@@ -16,7 +16,7 @@ from api.metrics import Metrics
 from index.workspaces import UnknownCollection, Workspace, Workspaces
 from rag.gate import GenerationGate, Permit
 from rag.question import question_problem
-from rag.records import Answer, Mode, Turn
+from rag.records import Answer, Filters, Mode, Turn
 from rag.retrieval import Retriever
 from rag.settings import Settings
 from rag.store import collection_problem
@@ -67,10 +67,10 @@ class ApiContext:
         return text
 
     def generate(self, workspace: Workspace, question: str, history: list[Turn], mode: Mode | None,
-                 top_k: int | None) -> Answer:  # fmt: skip
+                 top_k: int | None, filters: Filters | None = None) -> Answer:  # fmt: skip
         permit = self.gate.acquire()
         try:
-            answer = workspace.answerer.ask(question, history, mode, top_k)
+            answer = workspace.answerer.ask(question, history, mode, top_k, filters)
         except Exception as exc:
             log.exception("answer failed")
             self.metrics.errors.labels("answer").inc()
@@ -81,11 +81,12 @@ class ApiContext:
         return answer
 
     def streamed(self, workspace: Workspace, question: str, history: list[Turn], mode: Mode | None,
-                 top_k: int | None, permit: Permit) -> Iterator[str | Answer]:  # fmt: skip
+                 top_k: int | None, permit: Permit, filters: Filters | None = None
+                 ) -> Iterator[str | Answer]:  # fmt: skip
         """The answer's events; the caller turns a failure mid-stream into an error event (the
         headers are already sent)."""
         try:
-            for event in workspace.answerer.stream(question, history, mode, top_k):
+            for event in workspace.answerer.stream(question, history, mode, top_k, filters):
                 if isinstance(event, Answer):
                     self.metrics.observe(event)
                 yield event

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from index.library import DocumentInfo
 from index.workspaces import CollectionInfo
-from rag.records import Answer, Mode, Turn
+from rag.records import Answer, Filters, Mode, Turn
 
 QUESTION = "What does the author say about refining capacity?"
 COLLECTION = Field(
@@ -25,7 +25,8 @@ class AskRequest(BaseModel):
             "history": [{"question": QUESTION, "answer": "The author asks whether India is thinking of "
                          "adding refining capacity [1]."}],
             "mode": "hybrid", "top_k": 5,
-        }]},
+        }, {"question": QUESTION, "collection": "documents",
+            "filters": {"path_prefix": "corpus/", "ingested_after": "2026-01-01T00:00:00Z"}}]},
     )  # fmt: skip
 
     question: str = Field(
@@ -35,6 +36,7 @@ class AskRequest(BaseModel):
     mode: Mode | None = Field(None, description="retrieval mode (default: the server's)")
     top_k: int | None = Field(None, ge=1, le=100, description="passages to retrieve (default: the server's)")
     collection: str | None = COLLECTION
+    filters: Filters | None = Field(None, description="answer only from documents (and pages) that match")
 
 
 class RetrieveRequest(BaseModel):
@@ -46,6 +48,7 @@ class RetrieveRequest(BaseModel):
     top_k: int | None = Field(None, ge=1, le=100)
     mode: Mode | None = None
     collection: str | None = COLLECTION
+    filters: Filters | None = None
 
 
 class Chunk(BaseModel):
@@ -72,6 +75,7 @@ class Chunk(BaseModel):
 class RetrieveResponse(BaseModel):
     query: str
     mode: Mode
+    filters: Filters | None = None
     chunks: list[Chunk]
     timings: dict[str, float] = Field(description="seconds per stage")
 

@@ -19,7 +19,7 @@ from rag.answerability import AnswerabilityModel, Evidence, TermWeights, feature
 from rag.extractive import answer_text, normalise, said
 from rag.llm import LLM, Message, says_it_does_not_know
 from rag.question import Question, analyse, stems
-from rag.records import Answer, Answerability, Composition, Mode, SentenceSupport, Source, Turn
+from rag.records import Answer, Answerability, Composition, Filters, Mode, SentenceSupport, Source, Turn
 from rag.retrieval import Hit, Retriever
 from rag.settings import Settings
 from rag.support import Quote, Support, SupportChecker
@@ -73,22 +73,24 @@ class Answerer:
         return Answerer(retriever, self.llm, self.checker, settings, self.answerability)
 
     def ask(self, question: str, history: Sequence[Turn] = (), mode: Mode | None = None,
-            top_k: int | None = None) -> Answer:  # fmt: skip
+            top_k: int | None = None, filters: Filters | None = None) -> Answer:  # fmt: skip
         answer = None
-        for event in self.stream(question, history, mode, top_k):
+        for event in self.stream(question, history, mode, top_k, filters):
             if isinstance(event, Answer):
                 answer = event
         assert answer is not None  # stream always ends with the Answer
         return answer
 
     def stream(self, question: str, history: Sequence[Turn] = (), mode: Mode | None = None,
-               top_k: int | None = None) -> Iterator[str | Answer]:  # fmt: skip
-        """Yield answer text as it is generated, then the final Answer."""
+               top_k: int | None = None, filters: Filters | None = None,
+               ) -> Iterator[str | Answer]:  # fmt: skip
+        """Yield answer text as it is generated, then the final Answer. With `filters`, only chunks
+        that pass them are retrieved (and the Answer records them)."""
         question = question.strip()
         if not question:
             raise ValueError("question is empty")
         started = time.perf_counter()
-        found = self.retrieve(question, history, mode, top_k)
+        found = self.retrieve(question, history, mode, top_k, filters)
         timings = dict(found.timings)
         base = {
             "question": question,
@@ -97,6 +99,7 @@ class Answerer:
             "model": self.llm.model,
             "settings": self._recorded(mode, top_k),
             "index_version": self.retriever.version,
+            "filters": filters,
         }
         if not found.hits and not stems(found.query):
             yield self.refusal
@@ -160,7 +163,7 @@ class Answerer:
         )
 
     def retrieve(self, question: str, history: Sequence[Turn] = (), mode: Mode | None = None,
-                 top_k: int | None = None) -> Retrieval:  # fmt: skip
+                 top_k: int | None = None, filters: Filters | None = None) -> Retrieval:  # fmt: skip
         """The question read, condensed when it leans on the conversation, and retrieved."""
         asked = analyse(question)
         started = time.perf_counter()
@@ -169,7 +172,7 @@ class Answerer:
         if not stems(query):
             return Retrieval(asked, query, [], timings)  # only stopwords or punctuation: nothing to look up
         hits, retrieval_timings = self.retriever.retrieve(
-            query, mode or self.settings.retrieval_mode, top_k or self.settings.top_k
+            query, mode or self.settings.retrieval_mode, top_k or self.settings.top_k, filters
         )
         timings |= retrieval_timings
         timings["retrieve"] = sum(retrieval_timings.values())

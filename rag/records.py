@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, get_args
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 # Metadata keys, as stored in Chroma.
 DOC_ID = "doc_id"  # stable: "<root folder name>/<path relative to that root>"
@@ -258,6 +258,58 @@ class Composition(BaseModel):
     picks: list[Pick] = Field(default_factory=list)
 
 
+class Filters(BaseModel):
+    """Which chunks a question may be answered from, by their document's metadata (and pages).
+
+    Every field narrows: a chunk must match all that are set. Retrieval applies them to dense
+    (a Chroma `where`) and BM25 (the same test as a weight mask) before fusing.
+    """
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt filter is an error, never ignored
+
+    doc_ids: list[str] | None = Field(None, min_length=1, description="only these documents")
+    path_prefix: str | None = Field(
+        None, min_length=1, description="documents whose id (`folder/path`) or source path starts with this"
+    )
+    title_contains: str | None = Field(None, min_length=1, description="title contains this (any case)")
+    ingested_after: datetime | None = Field(None, description="last ingested at or after this time")
+    ingested_before: datetime | None = Field(None, description="last ingested before this time")
+    pages: tuple[int, int] | None = Field(
+        None, description="[first, last] (1-based): chunks of paged documents (PDFs) touching these pages"
+    )
+
+    @field_validator("ingested_after", "ingested_before")
+    @classmethod
+    def _utc(cls, when: datetime | None) -> datetime | None:
+        return when.replace(tzinfo=UTC) if when is not None and when.tzinfo is None else when
+
+    @field_validator("pages")
+    @classmethod
+    def _page_range(cls, pages: tuple[int, int] | None) -> tuple[int, int] | None:
+        if pages is not None and not 1 <= pages[0] <= pages[1]:
+            raise ValueError("pages is [first, last] with 1 <= first <= last")
+        return pages
+
+    def matches_document(self, head: dict) -> bool:
+        """Whether a document (its head chunk's metadata) passes the document-level filters."""
+        doc_id, path = head[DOC_ID], head.get(PATH, "")
+        ingested = datetime.fromisoformat(head[INGESTED_AT])
+        return (
+            (self.doc_ids is None or doc_id in self.doc_ids)
+            and (
+                self.path_prefix is None
+                or doc_id.startswith(self.path_prefix)
+                or path.startswith(self.path_prefix)
+            )
+            and (
+                self.title_contains is None
+                or self.title_contains.casefold() in head.get(TITLE, "").casefold()
+            )
+            and (self.ingested_after is None or ingested >= self.ingested_after)
+            and (self.ingested_before is None or ingested < self.ingested_before)
+        )
+
+
 class Answer(BaseModel):
     question: str
     condensed_query: str
@@ -273,4 +325,5 @@ class Answer(BaseModel):
     model: str
     settings: dict = Field(default_factory=dict)
     index_version: str = ""
+    filters: Filters | None = Field(None, description="what retrieval was restricted to, if anything")
     created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))

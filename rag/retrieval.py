@@ -26,6 +26,7 @@ from llama_index.core.llms.mock import MockLLM
 from llama_index.core.retrievers import BaseRetriever, QueryFusionRetriever
 from llama_index.core.retrievers.fusion_retriever import FUSION_MODES
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+from llama_index.core.vector_stores import FilterOperator, MetadataFilter, MetadataFilters
 from llama_index.vector_stores.chroma import ChromaVectorStore
 
 from rag import records
@@ -33,7 +34,7 @@ from rag.answerability import TermWeights
 from rag.embeddings import Embedder, unit_rows
 from rag.question import stem
 from rag.records import Mode
-from rag.store import readable_versions
+from rag.store import readable_heads
 
 # Each retriever offers this many candidates (at least) before fusion cuts to top_k: reciprocal
 # rank fusion over two top-3 lists can only reorder six chunks.
@@ -81,13 +82,63 @@ def check_embedder(store: ChromaVectorStore, embedder: Embedder) -> None:
 
 
 @dataclass(frozen=True)
-class _View:
-    """What one retrieval reads of the index, taken at once so `warm_up` cannot swap it midway."""
+class _Rows:
+    """Per BM25 row, what filters test: its document (as a code) and its pages (0 without)."""
 
-    chunk_count: int
+    doc: np.ndarray
+    codes: dict[str, int]  # doc id -> code
+    first_page: np.ndarray
+    last_page: np.ndarray
+
+    @classmethod
+    def of(cls, corpus: list[dict]) -> _Rows:
+        codes: dict[str, int] = {}
+        doc = np.array([codes.setdefault(row[records.DOC_ID], len(codes)) for row in corpus], dtype=np.int64)
+        first = np.array([row.get(records.PAGE) or 0 for row in corpus], dtype=np.int64)
+        last = np.array([row.get(records.PAGE_END) or 0 for row in corpus], dtype=np.int64)
+        return cls(doc, codes, first, last)
+
+
+@dataclass(frozen=True)
+class _View:
+    """What one retrieval reads of the index, swapped whole by `warm_up` so none sees it midway."""
+
+    chunk_count: int  # the size of the BM25 index itself: no k derived from it can exceed what bm25s holds
     bm25: object  # a BM25Retriever, None when the store is empty
-    readable: set[str]
-    unreadable: bool
+    heads: dict[str, dict]  # doc id -> head metadata of its readable version
+    unreadable: bool  # the store also holds chunks of incomplete or superseded versions
+    rows: _Rows | None
+    term_weights: TermWeights
+
+    @property
+    def readable(self) -> set[str]:
+        return {head[records.VERSION] for head in self.heads.values()}
+
+
+@dataclass(frozen=True)
+class _Restriction:
+    """Filters resolved against one view: the same test for dense (a Chroma `where`) and BM25 (a
+    weight mask over its rows)."""
+
+    doc_ids: list[str]
+    where: MetadataFilters
+    mask: list[int]
+
+    @classmethod
+    def of(cls, filters: records.Filters, view: _View) -> _Restriction:
+        doc_ids = sorted(d for d, head in view.heads.items() if filters.matches_document(head))
+        where = [MetadataFilter(key=records.DOC_ID, value=doc_ids, operator=FilterOperator.IN)]
+        rows = view.rows
+        assert rows is not None  # a view with documents has rows
+        mask = np.isin(rows.doc, [rows.codes[d] for d in doc_ids if d in rows.codes])
+        if filters.pages is not None:
+            first, last = filters.pages
+            where += [
+                MetadataFilter(key=records.PAGE, value=last, operator=FilterOperator.LTE),
+                MetadataFilter(key=records.PAGE_END, value=first, operator=FilterOperator.GTE),
+            ]
+            mask &= (rows.first_page > 0) & (rows.first_page <= last) & (rows.last_page >= first)
+        return cls(doc_ids, MetadataFilters(filters=where), mask.astype(int).tolist())
 
 
 class _Recording(BaseRetriever):
@@ -158,13 +209,7 @@ class Retriever:
         self.reranker = reranker
         self.fusion = FUSIONS[fusion]
         self.version = ""
-        # Chunks a reader may see, of complete versions only: the size of the BM25 index itself, taken
-        # with it, so no k derived from it can exceed what bm25s holds (it raises if asked for more).
-        self.chunk_count = 0
-        self._readable: set[str] = set()
-        self._unreadable = False  # the store also holds chunks of incomplete or superseded versions
-        self._bm25 = None
-        self._term_weights: TermWeights | None = None
+        self._view = _View(0, None, {}, False, None, _term_weights(None))
         self._lock = threading.Lock()
         self._rerank_lock = threading.Lock()
         self._stamp: str | None = None  # the store's change stamp, read just before `version` was
@@ -186,20 +231,25 @@ class Retriever:
             if version == self.version:
                 self._stamp = stamp
                 return
-        readable = readable_versions(self.store)
-        bm25 = self._load_or_build(version, readable) if readable else None
+        heads = readable_heads(self.store)
+        bm25 = self._load_or_build(version, {h[records.VERSION] for h in heads.values()}) if heads else None
         count = len(bm25.corpus) if bm25 else 0
         unreadable = self.store.client.count() > count
-        weights = _term_weights(bm25)
+        rows = _Rows.of(bm25.corpus) if bm25 else None
+        view = _View(count, bm25, heads, unreadable, rows, _term_weights(bm25))
         with self._lock:
-            self.version, self.chunk_count, self._bm25, self._term_weights = version, count, bm25, weights
-            self._readable, self._unreadable, self._stamp = readable, unreadable, stamp
+            self.version, self._view, self._stamp = version, view, stamp
+
+    @property
+    def chunk_count(self) -> int:
+        """Chunks a reader may see, of complete versions only."""
+        return self._view.chunk_count
 
     def term_weights(self) -> TermWeights:
         """How specific each word is in this collection (document frequencies from the BM25 index)."""
         if not self.version:
             self.warm_up()
-        return self._term_weights or _term_weights(None)
+        return self._view.term_weights
 
     def _load_or_build(self, version: str, readable: set[str]):
         from llama_index.retrievers.bm25 import BM25Retriever
@@ -230,24 +280,29 @@ class Retriever:
             return bm25
 
     def retrieve(
-        self, query: str, mode: Mode = "hybrid", top_k: int = 5
+        self, query: str, mode: Mode = "hybrid", top_k: int = 5, filters: records.Filters | None = None
     ) -> tuple[list[Hit], dict[str, float]]:
-        """Top chunks for `query`, with per-stage timings in seconds (embed, dense, bm25, fuse).
+        """Top chunks for `query`, with per-stage timings in seconds (embed, dense, bm25, fuse),
+        only from chunks that pass `filters` when given.
 
         Thread-safe and parallel: each call takes one consistent view of the index (`warm_up`
-        swaps every part of it at once) and sets its own top k on a copy of the BM25 retriever.
+        swaps all of it at once) and sets its own top k and mask on a copy of the BM25 retriever.
         """
         if not self.version:
             self.warm_up()
         with self._lock:
-            view = _View(self.chunk_count, self._bm25, self._readable, self._unreadable)
-        return self._retrieve(view, query, mode, top_k)
+            view = self._view
+        return self._retrieve(view, query, mode, top_k, filters)
 
     def _retrieve(
-        self, view: _View, query: str, mode: Mode, top_k: int
+        self, view: _View, query: str, mode: Mode, top_k: int, filters: records.Filters | None
     ) -> tuple[list[Hit], dict[str, float]]:
         timings: dict[str, float] = {}
-        if view.chunk_count == 0:
+        started = time.perf_counter()
+        only = _Restriction.of(filters, view) if filters and view.chunk_count else None
+        if only is not None:
+            timings["filter"] = time.perf_counter() - started
+        if view.chunk_count == 0 or (only is not None and not any(only.mask)):
             return [], timings
         final_k = min(top_k, view.chunk_count)
         k = min(top_k * RERANK_POOL, view.chunk_count) if self.reranker else final_k
@@ -261,13 +316,14 @@ class Retriever:
         dense_k = (k if mode == "dense" else candidates) * (2 if view.unreadable else 1)
         dense = _Recording(
             VectorStoreIndex.from_vector_store(self.store, embed_model=self.embedder.model).as_retriever(
-                similarity_top_k=dense_k
+                similarity_top_k=dense_k, filters=only.where if only else None
             ),
             readable=view.readable if view.unreadable else None,
         )
-        # A shallow copy shares the (read-only) bm25s index; only the top k is this call's own.
+        # A shallow copy shares the (read-only) bm25s index; only the top k and mask are this call's.
         bm25_k = copy.copy(view.bm25)
         bm25_k.similarity_top_k = k if mode == "bm25" else candidates
+        bm25_k.corpus_weight_mask = only.mask if only else None
         bm25 = _Recording(bm25_k, matches_only=True)
         if mode == "hybrid":
             started = time.perf_counter()

@@ -141,16 +141,20 @@ def open_store(settings: Settings, collection: str | None = None) -> Store:
     return Store(settings, collection or settings.collection)
 
 
-def readable_versions(store: ChromaVectorStore) -> set[str]:
-    """The versions a reader may see: per document, the newest complete one. A half-written
-    version has no head yet; a crash between writing a new head and deleting the old version
-    leaves two complete ones, of which the newer wins."""
+def readable_heads(store: ChromaVectorStore) -> dict[str, dict]:
+    """doc id -> the head metadata of the version a reader may see: the newest complete one. A
+    half-written version has no head yet; a crash between writing a new head and deleting the old
+    version leaves two complete ones, of which the newer wins."""
     newest: dict[str, dict] = {}
     for head in head_metadatas(store):
         held = newest.get(head[records.DOC_ID])
         if held is None or head.get(records.INGESTED_AT, "") > held.get(records.INGESTED_AT, ""):
             newest[head[records.DOC_ID]] = head
-    return {head[records.VERSION] for head in newest.values()}
+    return newest
+
+
+def readable_versions(store: ChromaVectorStore) -> set[str]:
+    return {head[records.VERSION] for head in readable_heads(store).values()}
 
 
 def head_metadatas(store: ChromaVectorStore) -> list[dict]:

@@ -127,7 +127,7 @@ def _bm25_ids(data_dir: Path, collection: str = COLLECTION) -> set[str]:
 
     retriever = Retriever(_open(data_dir, collection), hash_embedder(), data_dir / "bm25" / collection)
     retriever.warm_up()
-    return {entry["node_id"] for entry in retriever._bm25.corpus}
+    return {entry["node_id"] for entry in retriever._view.bm25.corpus}
 
 
 def _reader_problems(data_dir: Path, collection: str = COLLECTION) -> list[str]:

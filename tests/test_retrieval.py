@@ -112,7 +112,7 @@ def test_bm25_is_built_from_the_store_in_pages(ingested, tmp_path: Path, monkeyp
     retriever = _retriever(ingested, tmp_path)
     retriever.warm_up()
     stored = set(ingested.store.client.get(include=[])["ids"])
-    assert len(stored) > 2 and {e["node_id"] for e in retriever._bm25.corpus} == stored
+    assert len(stored) > 2 and {e["node_id"] for e in retriever._view.bm25.corpus} == stored
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -177,5 +177,5 @@ def test_readers_see_one_complete_version_per_document(ingested, tmp_path: Path,
     assert hits
     assert {h.chunk.version for h in hits if h.chunk.doc_id == doc_id} <= want
     assert len({h.chunk.text for h in hits}) == len(hits), "no chunk twice, from two versions"
-    in_bm25 = {entry[records.VERSION] for entry in retriever._bm25.corpus}
+    in_bm25 = {entry[records.VERSION] for entry in retriever._view.bm25.corpus}
     assert in_bm25 & ({"new0000000000000"} | old) == want

@@ -24,7 +24,7 @@ def answers_router(ctx: ApiContext) -> APIRouter:
     def ask(body: schemas.AskRequest, who: AnyKey) -> Answer:
         workspace = ctx.workspace(who, body.collection)
         ctx.question_ok(body.question, "question")
-        return ctx.generate(workspace, body.question, body.history, body.mode, body.top_k)
+        return ctx.generate(workspace, body.question, body.history, body.mode, body.top_k, body.filters)
 
     @router.post("/ask/stream", tags=["answers"], response_class=StreamingResponse,
                  responses=GENERATION_ERRORS | {200: {"content": {"text/event-stream": {}}, "description":
@@ -39,7 +39,7 @@ def answers_router(ctx: ApiContext) -> APIRouter:
         def events() -> Iterator[str]:
             try:
                 for event in ctx.streamed(
-                    workspace, body.question, body.history, body.mode, body.top_k, permit
+                    workspace, body.question, body.history, body.mode, body.top_k, permit, body.filters
                 ):
                     if isinstance(event, str):
                         yield sse_event("token", {"text": event})
@@ -56,7 +56,8 @@ def answers_router(ctx: ApiContext) -> APIRouter:
         workspace = ctx.workspace(who, body.collection)
         ctx.question_ok(body.query, "query")
         mode = body.mode or ctx.settings.retrieval_mode
-        hits, timings = workspace.retriever.retrieve(body.query, mode, body.top_k or ctx.settings.top_k)
+        top_k = body.top_k or ctx.settings.top_k
+        hits, timings = workspace.retriever.retrieve(body.query, mode, top_k, body.filters)
         chunks = [
             schemas.Chunk(
                 id=h.chunk.id, doc_id=h.chunk.doc_id, path=h.chunk.path, title=h.chunk.title,
@@ -66,6 +67,8 @@ def answers_router(ctx: ApiContext) -> APIRouter:
             )
             for h in hits
         ]  # fmt: skip
-        return schemas.RetrieveResponse(query=body.query, mode=mode, chunks=chunks, timings=timings)
+        return schemas.RetrieveResponse(
+            query=body.query, mode=mode, filters=body.filters, chunks=chunks, timings=timings
+        )
 
     return router
