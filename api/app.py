@@ -20,6 +20,7 @@ from api.metrics import Metrics
 from api.middleware import BodyLimit, RequestMetrics
 from api.routes.answers import answers_router
 from api.routes.collections import collections_router
+from api.routes.conversations import conversations_router
 from api.routes.documents import documents_router
 from api.routes.openai import openai_router
 from api.routes.operations import operations_router
@@ -76,6 +77,13 @@ def create_app(settings: Settings, workspaces: Workspaces, gate: GenerationGate)
         app.add_middleware(LoginThrottle, auth=auth)  # the UI's sign-in, once mounted at `/`
     else:
         app.add_middleware(LoopbackOnly)  # added last, so outermost: a refused client reaches nothing
-    for router in (operations_router, answers_router, documents_router, collections_router, openai_router):
+    for router in (
+        operations_router,
+        answers_router,
+        documents_router,
+        collections_router,
+        conversations_router,
+        openai_router,
+    ):
         app.include_router(router(ctx))
     return app

@@ -5,7 +5,7 @@ generation slot, metrics, errors)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import tiktoken
@@ -13,7 +13,9 @@ import tiktoken
 from api.auth import Auth, Caller
 from api.errors import GENERATION_FAILED, ApiError
 from api.metrics import Metrics
+from api.schemas import AskRequest
 from index.workspaces import UnknownCollection, Workspace, Workspaces
+from rag.conversations import ConversationRecord
 from rag.gate import GenerationGate, Permit
 from rag.question import question_problem
 from rag.records import Answer, Filters, Mode, Turn
@@ -55,6 +57,42 @@ class ApiContext:
         if write and not who.grant.writes(name):
             raise ApiError(403, f"this key may not change documents in {name!r}", "permission_error")
         return workspace
+
+    def readable(self, who: Caller) -> list[str]:
+        """The collections this caller may read."""
+        return [name for name in self.workspaces.names() if who.grant.reads(name)]
+
+    @staticmethod
+    def owner(who: Caller) -> str:
+        """Whose conversations these are: the key's name (`rag.access`), as the UI knows its user."""
+        return who.grant.name
+
+    def conversation(self, who: Caller, conversation_id: str) -> tuple[Workspace, ConversationRecord]:
+        """The caller's conversation and its collection, or 404 (another key's is none of its)."""
+        for name in self.readable(who):
+            workspace = self.workspaces.get(name)
+            if record := workspace.conversations.get(self.owner(who), conversation_id):
+                return workspace, record
+        raise ApiError(
+            404, f"no conversation {conversation_id!r}", "not_found_error", param="conversation_id"
+        )
+
+    def asking(self, who: Caller, body: AskRequest) -> tuple[Workspace, list[Turn], Callable[[Answer], None]]:
+        """Where a question is answered, with what history, and what to do with the answer: add it
+        to the conversation it names (whose collection it is asked in), or nothing."""
+        if body.conversation_id is None:
+            return self.workspace(who, body.collection), body.history, lambda answer: None
+        workspace, record = self.conversation(who, body.conversation_id)
+        if body.history:
+            raise ApiError(422, "history: give history or conversation_id, not both", param="history")
+        if body.collection not in (None, workspace.name):
+            raise ApiError(422, f"collection: the conversation is in {workspace.name!r}", param="collection")
+        owner = self.owner(who)
+        return (
+            workspace,
+            record.as_history(),
+            lambda answer: workspace.conversations.append(owner, record.id, answer),
+        )
 
     def manage(self, who: Caller) -> None:
         """403 unless the caller may create and delete collections (an admin key)."""

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from index.library import DocumentInfo
 from index.workspaces import CollectionInfo
+from rag.conversations import Conversation
 from rag.records import Answer, Filters, Mode, Turn
 
 QUESTION = "What does the author say about refining capacity?"
@@ -37,6 +38,10 @@ class AskRequest(BaseModel):
     top_k: int | None = Field(None, ge=1, le=100, description="passages to retrieve (default: the server's)")
     collection: str | None = COLLECTION
     filters: Filters | None = Field(None, description="answer only from documents (and pages) that match")
+    conversation_id: str | None = Field(
+        None, description="a kept conversation (`POST /v1/conversations`): its turns are the history, and "
+        "this answer is added to it"
+    )  # fmt: skip
 
 
 class RetrieveRequest(BaseModel):
@@ -97,6 +102,27 @@ class NewCollection(BaseModel):
 
 class CollectionDeleted(BaseModel):
     name: str
+
+
+class NewConversation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    collection: str | None = COLLECTION
+    title: str = Field("", max_length=200, description="default: the start of its first question")
+
+
+class RenameConversation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(min_length=1, max_length=200)
+
+
+class ConversationList(BaseModel):
+    conversations: list[Conversation]
+
+
+class ConversationDeleted(BaseModel):
+    id: str
 
 
 class FileResult(BaseModel):

@@ -125,9 +125,10 @@ def open_workspace(settings: Settings, answerer: Answerer, collection: Settings)
 
 
 def build_workspace(settings: Settings, answerer: Answerer) -> Workspace:
-    """One collection's library and feedback around its answerer; they share its store."""
+    """One collection's library, feedback and conversations around its answerer."""
     from index.library import Library
     from index.workspaces import Workspace
+    from rag.conversations import ConversationStore
 
     retriever = answerer.retriever
     library = Library(
@@ -136,7 +137,8 @@ def build_workspace(settings: Settings, answerer: Answerer) -> Workspace:
         max_file_bytes=int(settings.max_file_mb * 1e6),
         on_change=retriever.warm_up,
     )
-    return Workspace(settings.collection, answerer, library, build_feedback(settings))
+    conversations = ConversationStore(settings.conversations_path, settings.collection)
+    return Workspace(settings.collection, answerer, library, build_feedback(settings), conversations)
 
 
 def build_feedback(settings: Settings) -> FeedbackStore:

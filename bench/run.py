@@ -67,7 +67,7 @@ from rag.records import MODES
 from rag.settings import Settings
 from rag.store import open_store
 
-PARTS = ("ingest", "pdf", "retrieve", "poll", "serve", "answer", "extractive")
+PARTS = ("ingest", "pdf", "retrieve", "filters", "poll", "serve", "answer", "extractive")
 PDF_PAGES = 300
 BASE_CHUNKS = 10_000  # larger stores are derived from a base of this size
 ASK_REQUESTS = 40
@@ -466,6 +466,51 @@ def bench_retrieve_threads(
     }
 
 
+def bench_filters(local: Settings, embedder: Embedder, config: BenchConfig) -> dict:
+    """Hybrid retrieval under filters against none, in one run on one store: document filters as
+    the API takes them (resolved to doc ids: a Chroma `where` with `$in` for dense, a weight mask
+    for BM25) from one document to every document. Every hit is checked against its filter."""
+    from rag.records import Filters
+    from rag.store import readable_heads
+
+    retriever = build_retriever(local, embedder)
+    retriever.warm_up()
+    heads = readable_heads(retriever.store)
+    docs = sorted(heads)
+    queries = questions(config.queries)
+
+    def share(fraction: float) -> Filters:  # the first documents by id
+        return Filters(doc_ids=docs[: max(1, round(len(docs) * fraction))])
+
+    cases = {
+        "none": None,
+        "1 document": Filters(doc_ids=docs[:1]),
+        "1% of documents": share(0.01),
+        "10% of documents": share(0.1),
+        "50% of documents": share(0.5),
+        "every document (path prefix)": Filters(path_prefix=os.path.commonpath(docs)),
+    }
+    for q in queries[:10]:  # warm every path
+        retriever.retrieve(q, "hybrid", local.top_k, cases["10% of documents"])
+    out: dict = {"chunks": retriever.chunk_count, "documents": len(docs), "queries": len(queries)}
+    for name, filters in cases.items():
+        allowed = {d for d in docs if filters is None or filters.matches_document(heads[d])}
+        stages: dict[str, list[float]] = {}
+        outside = 0
+        for q in queries:
+            started = time.perf_counter()
+            hits, timings = retriever.retrieve(q, "hybrid", local.top_k, filters)
+            stages.setdefault("total", []).append(time.perf_counter() - started)
+            for stage, seconds in timings.items():
+                stages.setdefault(stage, []).append(seconds)
+            outside += sum(h.chunk.doc_id not in allowed for h in hits)
+        out[name] = {"documents": len(allowed), "hits_outside_filter": outside}
+        out[name] |= {stage: percentiles(values) for stage, values in stages.items()}
+    base = out["none"]["total"]["p50_ms"]
+    out["p50_ratio_to_none"] = {name: round(out[name]["total"]["p50_ms"] / base, 2) for name in cases}
+    return out
+
+
 def bench_poll(local: Settings, embedder: Embedder, config: BenchConfig) -> dict:
     """A server's index poll on a store that did not change: `warm_up` (the change stamp, one
     small read) against `index_version` (every chunk id read and hashed), the poll before stamps."""
@@ -640,13 +685,16 @@ def run(settings: Settings, embedder: Embedder, config: BenchConfig) -> dict:
     if "pdf" in config.parts:
         config.say(f"pdf: a {PDF_PAGES}-page file ...")
         results["pdf"] = bench_pdf(settings, embedder, config)
-    if {"retrieve", "poll", "serve", "extractive"} & set(config.parts):
+    if {"retrieve", "filters", "poll", "serve", "extractive"} & set(config.parts):
         store = base_store(settings, embedder, config)
         if config.chunks > BASE_CHUNKS:
             store = derived_store(store, config.chunks, config)
         if "retrieve" in config.parts:
             config.say(f"retrieve at {config.chunks} chunks ...")
             results["retrieve"] = bench_retrieve(store, embedder, config)
+        if "filters" in config.parts:
+            config.say(f"filtered retrieval at {config.chunks} chunks ...")
+            results["filters"] = bench_filters(store, embedder, config)
         if "poll" in config.parts:
             config.say(f"index poll at {config.chunks} chunks ...")
             results["poll"] = bench_poll(store, embedder, config)

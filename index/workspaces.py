@@ -1,5 +1,5 @@
-"""Collections as workspaces: each a Chroma collection with its own BM25 index, uploads folder
-and feedback, served side by side by one process that shares the embedder and the model.
+"""Collections as workspaces: each a Chroma collection with its own BM25 index, uploads folder,
+feedback and kept conversations, served side by side by one process that shares the embedder and the model.
 
 `Workspaces` opens a collection's `Workspace` on first use (through the composition root's
 `open_workspace`), keeps it, and creates, lists and deletes collections. Permissions are not
@@ -17,6 +17,7 @@ from index.library import Library
 from index.report import IngestLocked
 from rag import records
 from rag.answer import Answerer
+from rag.conversations import ConversationStore
 from rag.feedback import FeedbackStore
 from rag.retrieval import Retriever
 from rag.settings import Settings
@@ -38,6 +39,7 @@ class Workspace:
     answerer: Answerer
     library: Library
     feedback: FeedbackStore
+    conversations: ConversationStore
 
     @property
     def retriever(self) -> Retriever:
@@ -112,7 +114,7 @@ class Workspaces:
         return self.info(name)
 
     def delete(self, name: str) -> None:
-        """Delete a collection with everything of it: chunks, BM25 index, uploads, feedback."""
+        """Delete a collection with everything of it: chunks, BM25 index, uploads, feedback, chats."""
         if name == self.default_name:
             raise CollectionConflict(f"{name!r} is the server's default collection (RAG_COLLECTION)")
         try:

@@ -216,6 +216,10 @@ class Settings(BaseSettings):
     def feedback_path(self) -> Path:
         return self.workspace_dir / "feedback.sqlite3"
 
+    @property
+    def conversations_path(self) -> Path:
+        return self.workspace_dir / "conversations.sqlite3"
+
     def for_collection(self, collection: str) -> Settings:
         """These settings with another collection: what serves one workspace."""
         return self.model_copy(update={"collection": collection})

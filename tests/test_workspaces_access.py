@@ -35,6 +35,7 @@ k-default      reader
 k-alpha-read   reader  collections=alpha      name=alpha-readers
 k-alpha-edit   editor  collections=alpha      name=alpha-team
 k-all-edit     editor  collections=*          name=all-editors
+k-beta-read    reader  collections=beta       name=beta-readers
 k-admin        admin
 """
 
@@ -53,6 +54,7 @@ ROLES = {
     "alpha reader": Role("k-alpha-read", frozenset({"alpha"}), frozenset()),
     "alpha editor": Role("k-alpha-edit", frozenset({"alpha"}), frozenset({"alpha"})),
     "editor of all": Role("k-all-edit", ALL, ALL),
+    "beta reader": Role("k-beta-read", frozenset({"beta"}), frozenset()),
     "admin": Role("k-admin", ALL, ALL, manages=True),
 }
 
@@ -69,6 +71,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
         (result,) = built.workspaces.get(name).library.upload([(upload[0], upload[1].encode())])
         assert result.status == "added", result
     with local_client(create_app(built.settings, built.workspaces, built.gate)) as client:
+        # A conversation only beta's readers may see, about what only beta holds.
+        beta = auth(ROLES["beta reader"])
+        kept = client.post("/v1/conversations", json={"collection": "beta"}, headers=beta).json()
+        asked = {"question": SECRET_SEEKING[0], "conversation_id": kept["id"]}
+        assert "7331" in client.post("/v1/ask", json=asked, headers=beta).json()["answer"]
+        client.beta_conversation = kept["id"]
         yield client
 
 
@@ -220,22 +228,31 @@ SECRET_SEEKING = [
     "What is in the vault?", "ledger crowns vault", "Who first lit the lighthouse?", QUESTION,
 ]  # fmt: skip
 NAMES = [*COLLECTIONS, "beta", "no-such-collection", "extractive", "Bad Name!", ""]
+BETA_CONVERSATION = "beta's"  # stands for the id of the conversation the fixture keeps in beta
 
 
 @st.composite
 def requests(draw) -> tuple[str, dict]:
     """(endpoint, arguments) of any call a reader of alpha could make."""
     endpoint = draw(st.sampled_from(["ask", "ask stream", "retrieve", "chat", "documents", "collections",
-                                     "models", "upload", "delete", "delete collection"]))  # fmt: skip
+                                     "models", "upload", "delete", "delete collection", "conversations",
+                                     "conversation", "ask in conversation", "delete conversation"]))  # fmt: skip
     # Mostly names that exist (beta above all); sometimes anything at all.
     collection = draw(st.sampled_from(NAMES) if draw(st.integers(0, 3)) else st.text(max_size=12))
     question = draw(st.sampled_from(SECRET_SEEKING) | st.text(min_size=1, max_size=40))
     mode = draw(st.sampled_from([None, "hybrid", "dense", "bm25"]))
-    return endpoint, {"collection": collection, "question": question, "mode": mode}
+    conversation = draw(st.sampled_from([BETA_CONVERSATION, "0" * 32]) | st.text(min_size=1, max_size=8))
+    return endpoint, {
+        "collection": collection,
+        "question": question,
+        "mode": mode,
+        "conversation": conversation,
+    }
 
 
 def send(client: TestClient, endpoint: str, a: dict) -> str:
     h = auth(ROLES["alpha reader"])
+    conversation = client.beta_conversation if a["conversation"] == BETA_CONVERSATION else a["conversation"]
     body = {"question": a["question"], "collection": a["collection"] or None, "mode": a["mode"]}
     match endpoint:
         case "ask":
@@ -262,6 +279,15 @@ def send(client: TestClient, endpoint: str, a: dict) -> str:
         case "delete":
             params = {"collection": a["collection"]}
             r = client.delete("/v1/documents/uploads/zephyr-ledger.md", params=params, headers=h)
+        case "conversations":
+            r = client.get("/v1/conversations", headers=h)
+        case "conversation":
+            r = client.get(f"/v1/conversations/{quote(conversation, safe='')}", headers=h)
+        case "delete conversation":
+            r = client.delete(f"/v1/conversations/{quote(conversation, safe='')}", headers=h)
+        case "ask in conversation":
+            asked = {"question": a["question"], "conversation_id": conversation}
+            r = client.post("/v1/ask", json=asked, headers=h)
         case "delete collection":
             r = client.delete(f"/v1/collections/{quote(a['collection'] or 'x', safe='')}", headers=h)
     assert r.status_code < 500, r.text
@@ -270,8 +296,13 @@ def send(client: TestClient, endpoint: str, a: dict) -> str:
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(requests())
-@example(("ask", {"collection": "beta", "question": SECRET_SEEKING[0], "mode": None}))
-@example(("chat", {"collection": "beta", "question": SECRET_SEEKING[1], "mode": None}))
+@example(("ask", {"collection": "beta", "question": SECRET_SEEKING[0], "mode": None, "conversation": ""}))
+@example(("chat", {"collection": "beta", "question": SECRET_SEEKING[1], "mode": None, "conversation": ""}))
+@example(
+    ("conversation", {"collection": "", "question": "x", "mode": None, "conversation": BETA_CONVERSATION})
+)
+@example(("ask in conversation", {"collection": "", "question": "and who owes them?", "mode": None,
+                                  "conversation": BETA_CONVERSATION}))  # fmt: skip
 def test_no_response_to_alpha_ever_holds_what_only_beta_holds(server: TestClient, request_: tuple[str, dict]):
     endpoint, arguments = request_
     sent = json.dumps(arguments, ensure_ascii=False).lower()

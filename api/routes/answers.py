@@ -22,9 +22,11 @@ def answers_router(ctx: ApiContext) -> APIRouter:
     @router.post("/ask", tags=["answers"], response_model=Answer, responses=GENERATION_ERRORS,
                  summary="Answer a question, with sources and exact quotes")  # fmt: skip
     def ask(body: schemas.AskRequest, who: AnyKey) -> Answer:
-        workspace = ctx.workspace(who, body.collection)
+        workspace, history, keep = ctx.asking(who, body)
         ctx.question_ok(body.question, "question")
-        return ctx.generate(workspace, body.question, body.history, body.mode, body.top_k, body.filters)
+        answer = ctx.generate(workspace, body.question, history, body.mode, body.top_k, body.filters)
+        keep(answer)
+        return answer
 
     @router.post("/ask/stream", tags=["answers"], response_class=StreamingResponse,
                  responses=GENERATION_ERRORS | {200: {"content": {"text/event-stream": {}}, "description":
@@ -32,18 +34,19 @@ def answers_router(ctx: ApiContext) -> APIRouter:
                      "Answer record); `event: error` if generation fails midway"}},
                  summary="Answer a question as server-sent events")  # fmt: skip
     def ask_stream(body: schemas.AskRequest, who: AnyKey) -> StreamingResponse:
-        workspace = ctx.workspace(who, body.collection)
+        workspace, history, keep = ctx.asking(who, body)
         ctx.question_ok(body.question, "question")
         permit = ctx.gate.acquire()
 
         def events() -> Iterator[str]:
             try:
                 for event in ctx.streamed(
-                    workspace, body.question, body.history, body.mode, body.top_k, permit, body.filters
+                    workspace, body.question, history, body.mode, body.top_k, permit, body.filters
                 ):
                     if isinstance(event, str):
                         yield sse_event("token", {"text": event})
                     else:
+                        keep(event)
                         yield sse_event("answer", event.model_dump(mode="json"))
             except Exception:
                 yield sse_event("error", {"error": {"message": GENERATION_FAILED, "type": "server_error"}})

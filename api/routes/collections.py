@@ -26,8 +26,7 @@ def collections_router(ctx: ApiContext) -> APIRouter:
     @router.get("/collections", response_model=schemas.CollectionList, responses=ERRORS,
                 summary="The collections this key may read, with document and chunk counts")  # fmt: skip
     def collections(who: AnyKey) -> schemas.CollectionList:
-        names = [n for n in ctx.workspaces.names() if who.grant.reads(n)]
-        return schemas.CollectionList(collections=[ctx.workspaces.info(n) for n in names])
+        return schemas.CollectionList(collections=[ctx.workspaces.info(n) for n in ctx.readable(who)])
 
     @router.post("/collections", status_code=201, response_model=CollectionInfo,
                  responses=MANAGE_ERRORS, summary="Create an empty collection (admin keys)")  # fmt: skip

@@ -31,10 +31,9 @@ def openai_router(ctx: ApiContext) -> APIRouter:
                 summary="The model id (the default collection) and each collection the key may "
                 "read, as models (OpenAI-compatible)")  # fmt: skip
     def models(who: AnyKey) -> schemas.ModelList:
-        collections = [n for n in ctx.workspaces.names() if who.grant.reads(n)]
         return schemas.ModelList(
             data=[schemas.Model(id=llm.model, owned_by=llm.backend)]
-            + [schemas.Model(id=name, owned_by="collection") for name in collections]
+            + [schemas.Model(id=name, owned_by="collection") for name in ctx.readable(who)]
         )
 
     @router.post("/chat/completions", tags=["openai"], response_model=schemas.ChatCompletion,
