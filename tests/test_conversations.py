@@ -31,8 +31,8 @@ def test_a_conversation_keeps_every_answer_and_is_the_history_of_the_next(tmp_pa
         first = client.post(
             "/v1/ask", json={"question": QUESTION, "conversation_id": cid}, headers=ANN
         ).json()
-        follow = client.post("/v1/ask", json={"question": "And what about recycling?", "conversation_id": cid},
-                             headers=ANN).json()  # fmt: skip
+        asked = {"question": "And what about recycling?", "conversation_id": cid}
+        follow = client.post("/v1/ask", json=asked, headers=ANN).json()
         assert "refining" in follow["condensed_query"].lower(), "the kept turns were the history"
         (listed,) = client.get("/v1/conversations", headers=ANN).json()["conversations"]
         assert listed["id"] == cid and listed["turns"] == 2 and listed["title"] == QUESTION

@@ -231,12 +231,16 @@ NAMES = [*COLLECTIONS, "beta", "no-such-collection", "extractive", "Bad Name!", 
 BETA_CONVERSATION = "beta's"  # stands for the id of the conversation the fixture keeps in beta
 
 
+ENDPOINTS = [
+    "ask", "ask stream", "retrieve", "chat", "documents", "collections", "models", "upload", "delete",
+    "delete collection", "conversations", "conversation", "ask in conversation", "delete conversation",
+]  # fmt: skip
+
+
 @st.composite
 def requests(draw) -> tuple[str, dict]:
     """(endpoint, arguments) of any call a reader of alpha could make."""
-    endpoint = draw(st.sampled_from(["ask", "ask stream", "retrieve", "chat", "documents", "collections",
-                                     "models", "upload", "delete", "delete collection", "conversations",
-                                     "conversation", "ask in conversation", "delete conversation"]))  # fmt: skip
+    endpoint = draw(st.sampled_from(ENDPOINTS))
     # Mostly names that exist (beta above all); sometimes anything at all.
     collection = draw(st.sampled_from(NAMES) if draw(st.integers(0, 3)) else st.text(max_size=12))
     question = draw(st.sampled_from(SECRET_SEEKING) | st.text(min_size=1, max_size=40))
