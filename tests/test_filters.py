@@ -69,10 +69,11 @@ def test_without_filters_every_document_is_found(retriever: Retriever):
 
 
 REPORTS, NOTES, PDF = "library/reports/", "library/notes/maintenance.txt", "library/survey.pdf"
+REPORT_2025 = REPORTS + "2025/annual.md"
 CASES: list[tuple[str, Callable[[], Filters], Callable[[records.StoredChunk], bool]]] = [
     ("doc_ids", lambda: Filters(doc_ids=[NOTES, PDF]), lambda c: c.doc_id in {NOTES, PDF}),
     ("path_prefix", lambda: Filters(path_prefix=REPORTS), lambda c: c.doc_id.startswith(REPORTS)),
-    ("title", lambda: Filters(title_contains="REPORT 2025"), lambda c: c.doc_id == REPORTS + "2025/annual.md"),
+    ("title", lambda: Filters(title_contains="REPORT 2025"), lambda c: c.doc_id == REPORT_2025),
     ("pages", lambda: Filters(pages=(2, 2)), lambda c: c.doc_id == PDF and c.page <= 2 <= c.page_end),
     ("combined", lambda: Filters(path_prefix="library/", pages=(3, 9)), lambda c: c.page and c.page_end >= 3),
 ]  # fmt: skip
