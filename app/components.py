@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from index.sync import Ingestor
     from index.workspaces import Workspace, Workspaces
     from rag.answer import Answerer
+    from rag.conversations import ConversationStore
     from rag.embeddings import Embedder
     from rag.feedback import FeedbackStore
     from rag.gate import GenerationGate
@@ -55,6 +56,10 @@ class Components:
     @property
     def feedback(self) -> FeedbackStore:
         return self.workspaces.default.feedback
+
+    @property
+    def conversations(self) -> ConversationStore:
+        return self.workspaces.default.conversations
 
     @property
     def retriever(self) -> Retriever:

@@ -8,6 +8,9 @@ entry point passes the bind rule: without API keys the app answers loopback clie
 
 from __future__ import annotations
 
+import contextlib
+import os
+import secrets
 import sys
 
 from fastapi import FastAPI
@@ -26,11 +29,26 @@ def mount_ui(api: FastAPI, settings: Settings, components: Components, keys: dic
 
     from ui.app import build_ui, mount_options
 
-    blocks = build_ui(components, lambda user: grant_of_user(keys, user))
+    blocks = build_ui(components, lambda user: grant_of_user(keys, user), browser_secret(settings))
     return gr.mount_gradio_app(
         api, blocks, path="/", auth=ui_login(keys), auth_message=UI_AUTH_MESSAGE,
         max_file_size=int(settings.max_file_mb * 1e6), footer_links=[], **mount_options(),
     )  # fmt: skip
+
+
+def browser_secret(settings: Settings) -> str:
+    """The UI's seal on browser ids, kept in the data dir (owner-only) so it outlives restarts."""
+    path = settings.data_dir / "ui-browser.secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f".{path.name}.{os.getpid()}")
+        draft.touch(mode=0o600)
+        draft.write_text(secrets.token_hex(32))
+        # A hard link appears whole or not at all: of workers starting together, the first one wins.
+        with contextlib.suppress(FileExistsError):
+            os.link(draft, path)
+        draft.unlink()
+    return path.read_text().strip()
 
 
 def app() -> FastAPI:

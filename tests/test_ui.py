@@ -384,3 +384,23 @@ def test_a_pdf_citation_shows_its_page_and_section(make):
     assert f"harbour.pdf, {source.pages}" in last_message(view)
     card = render.sources_html(answer)
     assert f"({'p. 2'})" in card and html.escape(source.locator()) in card
+
+
+def test_each_answer_is_kept_once_and_a_kept_chat_reopens_as_it_was(make):
+    components = make()
+    first = ask(components, QUESTION)[-1]
+    kept = handlers.keep(components, "browser:a", "", first.exchanges)
+    assert handlers.keep(components, "browser:a", kept, first.exchanges) == kept, "no second copy"
+    failed = [*first.exchanges, handlers.Exchange("and then?", message="⚠ Sorry, the answer failed")]
+    assert handlers.keep(components, "browser:a", kept, failed) == kept
+    assert components.conversations.get("browser:a", kept).turns == 1, "a failed turn is not kept"
+    second = ask(components, "And what about recycling?", first.exchanges)[-1]
+    handlers.keep(components, "browser:a", kept, second.exchanges)
+    reopened = handlers.reopen(components, "browser:a", kept)
+    assert [ex.question for ex in reopened.exchanges] == [QUESTION, "And what about recycling?"]
+    assert reopened.messages == second.messages and reopened.sources == second.sources
+    assert handlers.chat_choices(components, "browser:a") == [(QUESTION, kept)]
+    assert (
+        handlers.chat_choices(components, "browser:b") == []
+        and handlers.reopen(components, "browser:b", kept).exchanges == []
+    )

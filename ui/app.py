@@ -7,6 +7,7 @@ is in `ui.handlers`; this module only lays out components and wires events to it
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
@@ -61,10 +62,12 @@ class UiComponents(Protocol):
     gate: GenerationGate
 
 
-def build_ui(components: UiComponents, grant_of: Callable[[str | None], Grant | None] = lambda user: LOCAL
-             ) -> gr.Blocks:  # fmt: skip
+def build_ui(components: UiComponents, grant_of: Callable[[str | None], Grant | None] = lambda user: LOCAL,
+             browser_secret: str | None = None) -> gr.Blocks:  # fmt: skip
     """`grant_of(signed-in user name)` is what that user may do (`rag.access`): the collections
-    offered, and whether upload and delete are allowed."""
+    offered, and whether upload and delete are allowed. `browser_secret` seals each browser's id
+    in its storage; one that outlives the process lets a browser find its chats after a restart
+    (Gradio's default is new each start)."""
     settings = components.settings
     workspaces = components.workspaces
     llm = workspaces.default.answerer.llm  # one model answers in every collection
@@ -88,9 +91,27 @@ def build_ui(components: UiComponents, grant_of: Callable[[str | None], Grant | 
         grant = grant_of(request.username)
         return grant is not None and grant.writes(name)
 
+    def owner(browser: str, request: gr.Request) -> str:
+        """Whose kept chats: the signed-in key's name (as the API keeps them), else this browser's."""
+        grant = grant_of(request.username)
+        if request.username is None or grant is None:
+            return f"browser:{browser}"
+        return grant.name
+
     with gr.Blocks(title="Grounded Q&A", analytics_enabled=False) as demo:
         exchanges = gr.State([])
         pending = gr.State("")  # the question being answered: the textbox is cleared at once
+        kept = gr.State("")  # the id of the kept chat on screen ("" until its first answer)
+        # Without keys, a browser's chats are its own: a random id kept in its local storage.
+        browser = gr.BrowserState("", storage_key="rag-browser-id", secret=browser_secret)
+
+        with gr.Sidebar(label="Chats", open=True, elem_id="chats-sidebar"):
+            new_chat = gr.Button("New chat", variant="primary", elem_id="new-chat")
+            chats = gr.Radio([], label="Kept chats", elem_id="chats", info="kept on the server, newest first")
+            title = gr.Textbox(label="Rename this chat", max_lines=1, elem_id="chat-title")
+            with gr.Row():
+                rename = gr.Button("Rename", size="sm", elem_id="rename-chat")
+                forget = gr.Button("Delete chat", size="sm", variant="stop", elem_id="delete-chat")
 
         gr.Markdown(f"# Ask your documents\n{HELP}", elem_id="intro")
         collection = gr.Dropdown(
@@ -130,7 +151,7 @@ def build_ui(components: UiComponents, grant_of: Callable[[str | None], Grant | 
                             max_lines=2,
                             elem_id="comment",
                         )
-                        clear = gr.Button("Clear conversation", scale=1, min_width=120, elem_id="clear")
+                        clear = gr.Button("New chat", scale=1, min_width=120, elem_id="clear")
                     feedback_status = gr.Markdown(elem_id="feedback-status")
                 with gr.Column(scale=2, min_width=320):
                     with gr.Accordion("Settings", open=True, elem_id="settings"):
@@ -194,6 +215,17 @@ def build_ui(components: UiComponents, grant_of: Callable[[str | None], Grant | 
                 for view in views:
                     yield view.messages, view.exchanges, view.sources
 
+        # Each answer is kept at once: a reload or a restart finds the chat as it was.
+        def chat_list(chosen: handlers.UiServices, who: str, current: str) -> tuple:
+            choices = handlers.chat_choices(chosen, who)
+            titles = dict((i, t) for t, i in choices)
+            return gr.Radio(choices=choices, value=current or None), titles.get(current, "")
+
+        def keep_answer(convo, current, name, browser_id, request: gr.Request):
+            chosen, who = services(name, request), owner(browser_id, request)
+            current = handlers.keep(chosen, who, current, convo)
+            return current, *chat_list(chosen, who, current)
+
         # Asking is locked while an answer streams: a second question would read the conversation
         # (and the pending question) before the first answer is in it.
         def lock(text):
@@ -211,15 +243,50 @@ def build_ui(components: UiComponents, grant_of: Callable[[str | None], Grant | 
                 [pending, exchanges, mode, top_k, collection],
                 [chatbot, exchanges, sources],
                 concurrency_limit=None,
-            ).then(unlock, None, [question, ask], queue=False)
-        # The chatbot's own trash icon clears only the messages: reset the conversation with it.
+            ).then(unlock, None, [question, ask], queue=False).then(
+                keep_answer, [exchanges, kept, collection, browser], [kept, chats, title]
+            )
+        # A new chat: the screen empties; the kept chats stay in the sidebar.
         reset = (
-            lambda: ([], [], render.sources_html(None), ""),
+            lambda: ([], [], render.sources_html(None), "", "", gr.Radio(value=None), ""),
             None,
-            [chatbot, exchanges, sources, feedback_status],
+            [chatbot, exchanges, sources, feedback_status, kept, chats, title],
         )
         clear.click(*reset, queue=False)
+        new_chat.click(*reset, queue=False)
         chatbot.clear(*reset, queue=False)
+
+        # -- kept chats ----------------------------------------------------------------------
+        def open_chat(chosen_id, name, browser_id, request: gr.Request):
+            chosen, who = services(name, request), owner(browser_id, request)
+            view = handlers.reopen(chosen, who, chosen_id or "")
+            return (
+                view.messages,
+                view.exchanges,
+                view.sources,
+                chosen_id or "",
+                *chat_list(chosen, who, chosen_id),
+            )
+
+        opened = [chatbot, exchanges, sources, kept, chats, title]
+        chats.input(open_chat, [chats, collection, browser], opened, queue=False)
+
+        def rename_chat(current, new_title, name, browser_id, request: gr.Request):
+            chosen, who = services(name, request), owner(browser_id, request)
+            if current and new_title.strip():
+                chosen.conversations.rename(who, current, new_title)
+            return chat_list(chosen, who, current)
+
+        rename.click(rename_chat, [kept, title, collection, browser], [chats, title], queue=False)
+        title.submit(rename_chat, [kept, title, collection, browser], [chats, title], queue=False)
+
+        def delete_chat(current, name, browser_id, request: gr.Request):
+            chosen, who = services(name, request), owner(browser_id, request)
+            if current:
+                chosen.conversations.delete(who, current)
+            return chat_list(chosen, who, "")[0]
+
+        forget.click(delete_chat, [kept, collection, browser], [chats], queue=False).then(*reset, queue=False)
 
         def show_sources(convo, event: gr.SelectData):
             return handlers.sources_for(convo, event.index)
@@ -281,9 +348,23 @@ def build_ui(components: UiComponents, grant_of: Callable[[str | None], Grant | 
             return gr.Dropdown(choices=names, value=settings.collection if settings.collection in names
                                else next(iter(names), None))  # fmt: skip
 
-        demo.load(offered, None, [collection], queue=False).then(
-            listed, [collection], [library_status, table, doomed]
+        # On (re)load: this browser's id, the collections offered, their documents, and the most
+        # recent kept chat reopened as it was, sources and quotes too.
+        def identify(browser_id: str) -> str:
+            return browser_id or uuid.uuid4().hex
+
+        def latest(name, browser_id, request: gr.Request):
+            chosen, who = services(name, request), owner(browser_id, request)
+            choices = handlers.chat_choices(chosen, who)
+            return open_chat(choices[0][1] if choices else "", name, browser_id, request)
+
+        demo.load(identify, [browser], [browser], queue=False).then(
+            offered, None, [collection], queue=False
+        ).then(listed, [collection], [library_status, table, doomed]).then(
+            latest, [collection, browser], opened
         )
-        # Another collection: a new conversation over its documents.
-        collection.input(*reset, queue=False).then(listed, [collection], [library_status, table, doomed])
+        # Another collection: its documents, and its latest kept chat.
+        collection.input(listed, [collection], [library_status, table, doomed]).then(
+            latest, [collection, browser], opened
+        )
     return demo

@@ -17,6 +17,7 @@ from index.library import Library
 from index.report import IngestLocked
 from index.workspaces import Workspace
 from rag.answer import Answerer
+from rag.conversations import ConversationStore
 from rag.feedback import FeedbackStore
 from rag.gate import GenerationGate, Limited
 from rag.question import question_problem
@@ -38,6 +39,7 @@ class UiServices(Protocol):
     answerer: Answerer
     library: Library
     feedback: FeedbackStore
+    conversations: ConversationStore
     gate: GenerationGate  # shared with the API: one limit on generations for both
 
 
@@ -47,11 +49,14 @@ class CollectionServices:
     answerer: Answerer
     library: Library
     feedback: FeedbackStore
+    conversations: ConversationStore
     gate: GenerationGate
 
 
 def in_collection(settings: Settings, gate: GenerationGate, workspace: Workspace) -> CollectionServices:
-    return CollectionServices(settings, workspace.answerer, workspace.library, workspace.feedback, gate)
+    return CollectionServices(
+        settings, workspace.answerer, workspace.library, workspace.feedback, workspace.conversations, gate
+    )
 
 
 @dataclass
@@ -208,6 +213,36 @@ def feedback(
     components.feedback.add(exchanges[i].answer, rating, comment or "", history=history(exchanges[:i]))
     word = "helpful" if rating == "up" else "not helpful"
     return f"Thanks: “{render.md(exchanges[i].question)}” rated {word}, with the full answer record."
+
+
+# -- kept conversations ----------------------------------------------------------------------
+
+
+def chat_choices(components: UiServices, owner: str) -> list[tuple[str, str]]:
+    """(title, id) of the owner's kept chats in this collection, the most recent first."""
+    return [(c.title or "Untitled chat", c.id) for c in components.conversations.list(owner)]
+
+
+def keep(components: UiServices, owner: str, conversation_id: str, exchanges: Sequence[Exchange]) -> str:
+    """Store the newest answer in the kept chat (started with the first answer); returns its id.
+    Failed turns are not kept, as they are not history either."""
+    answered = [ex.answer for ex in exchanges if ex.answer is not None]
+    if not answered:
+        return conversation_id
+    store = components.conversations
+    record = store.get(owner, conversation_id) if conversation_id else None
+    if record is None:
+        record = store.create(owner)
+    if record.turns < len(answered):
+        store.append(owner, record.id, answered[-1])
+    return record.id
+
+
+def reopen(components: UiServices, owner: str, conversation_id: str) -> ChatView:
+    """A kept chat as it was: its messages, and the sources of its last answer."""
+    record = components.conversations.get(owner, conversation_id) if conversation_id else None
+    exchanges = [Exchange(t.question, t.answer) for t in record.history] if record else []
+    return ChatView(messages(exchanges), exchanges, _latest_sources(exchanges))
 
 
 # -- documents -------------------------------------------------------------------------------

@@ -195,3 +195,47 @@ def test_a_key_signs_in_to_its_own_collections_only(tmp_path: Path, port: int):
                 browser.close()
     finally:
         served.close()
+
+
+def test_a_kept_chat_survives_a_reload_and_a_server_restart(tmp_path: Path, port: int):
+    from playwright.sync_api import expect, sync_playwright
+
+    corpus = [[str(REPO / "index" / "samples" / "corpus")]]
+    served = _serve(tmp_path, port, {}, corpus)
+    url = next(served)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(url)
+            expect(page.locator("#question textarea")).to_be_visible(timeout=30_000)
+            _ask(page, QUESTION)
+            answer = _last_answer(page)
+            expect(page.locator("#chats")).to_contain_text(QUESTION[:40], timeout=30_000)
+
+            def shows_the_kept_chat(shot: str) -> None:
+                expect(page.locator("#chatbot [data-testid='bot']")).to_have_count(1, timeout=30_000)
+                assert _last_answer(page) == answer
+                expect(page.locator("#sources .cited mark").first).to_be_visible()
+                expect(page.locator("#chats")).to_contain_text(QUESTION[:40])
+                page.screenshot(path=str(SHOTS / shot), full_page=True)
+
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            page.reload()
+            shows_the_kept_chat("kept-chat-after-reload.png")
+            served.close()  # the server stops; its data dir stays
+            served = _serve(tmp_path, port, {}, [])
+            next(served)
+            page.reload()
+            shows_the_kept_chat("kept-chat-after-restart.png")
+
+            # A new chat empties the screen; the kept one reopens from the sidebar.
+            page.locator("#new-chat").click()
+            expect(page.locator("#chatbot [data-testid='bot']")).to_have_count(0)
+            page.locator("#chats label", has_text=QUESTION[:40]).click()
+            expect(page.locator("#chatbot [data-testid='bot']")).to_have_count(1, timeout=30_000)
+            page.locator("#delete-chat").click()
+            expect(page.locator("#chats")).not_to_contain_text(QUESTION[:40], timeout=30_000)
+        finally:
+            browser.close()
+            served.close()
