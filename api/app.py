@@ -29,6 +29,7 @@ from rag.access import load_grants
 from rag.gate import GenerationGate
 from rag.settings import Settings
 from rag.tokens import get_encoding
+from rag.usage import UsageLog
 
 log = logging.getLogger("rag.api")
 
@@ -42,7 +43,7 @@ def create_app(settings: Settings, workspaces: Workspaces, gate: GenerationGate)
     auth = Auth(
         keys, RateLimiter(settings.rate_limit_per_minute), RateLimiter(settings.failed_keys_per_minute)
     )
-    ctx = ApiContext(settings, workspaces, gate, metrics, auth, get_encoding())
+    ctx = ApiContext(settings, workspaces, gate, metrics, UsageLog(settings.usage_path), auth, get_encoding())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

@@ -22,6 +22,7 @@ from rag.records import Answer, Filters, Mode, Turn
 from rag.retrieval import Retriever
 from rag.settings import Settings
 from rag.store import collection_problem
+from rag.usage import Kind, UsageLog
 
 log = logging.getLogger("rag.api")
 
@@ -32,6 +33,7 @@ class ApiContext:
     workspaces: Workspaces
     gate: GenerationGate
     metrics: Metrics
+    usage: UsageLog
     auth: Auth
     encoding: tiktoken.Encoding
 
@@ -56,6 +58,7 @@ class ApiContext:
             raise ApiError(404, f"{param}: no collection {name!r}", "not_found_error", param=param) from None
         if write and not who.grant.writes(name):
             raise ApiError(403, f"this key may not change documents in {name!r}", "permission_error")
+        self.count(who, name, "requests")
         return workspace
 
     def readable(self, who: Caller) -> list[str]:
@@ -99,13 +102,25 @@ class ApiContext:
         if not who.grant.manages:
             raise ApiError(403, "only admin keys may create or delete collections", "permission_error")
 
+    def count(self, who: Caller, collection: str, kind: Kind, n: int = 1) -> None:
+        """Usage by key name (never the key) and collection: in /metrics and the usage log."""
+        if n:
+            self.metrics.usage.labels(who.grant.name, collection, kind).inc(n)
+            self.usage.add(who.grant.name, collection, kind, n)
+
+    def answered(self, who: Caller, workspace: Workspace, answer: Answer) -> None:
+        self.metrics.observe(answer)
+        self.count(who, workspace.name, "answers")
+        if answer.refused:
+            self.count(who, workspace.name, "refusals")
+
     def question_ok(self, text: str, param: str) -> str:
         if problem := question_problem(text, self.settings.max_question_chars):
             raise ApiError(422, f"{param}: {problem}", param=param)
         return text
 
-    def generate(self, workspace: Workspace, question: str, history: list[Turn], mode: Mode | None,
-                 top_k: int | None, filters: Filters | None = None) -> Answer:  # fmt: skip
+    def generate(self, who: Caller, workspace: Workspace, question: str, history: list[Turn],
+                 mode: Mode | None, top_k: int | None, filters: Filters | None = None) -> Answer:  # fmt: skip
         permit = self.gate.acquire()
         try:
             answer = workspace.answerer.ask(question, history, mode, top_k, filters)
@@ -115,18 +130,18 @@ class ApiContext:
             raise ApiError(500, GENERATION_FAILED, "server_error") from exc
         finally:
             permit.release()
-        self.metrics.observe(answer)
+        self.answered(who, workspace, answer)
         return answer
 
-    def streamed(self, workspace: Workspace, question: str, history: list[Turn], mode: Mode | None,
-                 top_k: int | None, permit: Permit, filters: Filters | None = None
+    def streamed(self, who: Caller, workspace: Workspace, question: str, history: list[Turn],
+                 mode: Mode | None, top_k: int | None, permit: Permit, filters: Filters | None = None
                  ) -> Iterator[str | Answer]:  # fmt: skip
         """The answer's events; the caller turns a failure mid-stream into an error event (the
         headers are already sent)."""
         try:
             for event in workspace.answerer.stream(question, history, mode, top_k, filters):
                 if isinstance(event, Answer):
-                    self.metrics.observe(event)
+                    self.answered(who, workspace, event)
                 yield event
         except Exception:
             log.exception("answer stream failed")

@@ -31,6 +31,11 @@ class Metrics:
         self.refusals = Counter(
             "rag_refusals_total", "Answers refused (the documents don't hold it)", registry=self.registry
         )
+        self.usage = Counter(
+            "rag_usage_total",
+            "Requests, answers, refusals and documents changed, per key name and collection",
+            ["key", "collection", "kind"], registry=self.registry,
+        )  # fmt: skip
         self.errors = Counter("rag_errors_total", "Errors by type", ["type"], registry=self.registry)
         self.generating = Gauge("rag_generations_active", "Answers generating", registry=self.registry)
         self.waiting = Gauge("rag_generations_waiting", "Questions in the queue", registry=self.registry)

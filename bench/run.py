@@ -385,7 +385,9 @@ def derived_store(base: Settings, chunks: int, config: BenchConfig, noise: float
                 # LlamaIndex rebuilds nodes from `_node_content` (its id and metadata), not Chroma's id.
                 node = json.loads(meta["_node_content"])
                 node["id_"], node["metadata"][records.DOC_ID] = ids[-1], doc_id
-                metas.append(meta | {records.DOC_ID: doc_id, "_node_content": json.dumps(node)})
+                node["relationships"]["1"]["node_id"] = doc_id  # its source document, as ingest sets it
+                metas.append(meta | {records.DOC_ID: doc_id, "ref_doc_id": doc_id, "document_id": doc_id,
+                                     "_node_content": json.dumps(node)})  # fmt: skip
             for start in range(0, len(ids), 1000):
                 end = min(start + 1000, len(ids), chunks - copy * len(got["ids"]))
                 if end <= start:

@@ -92,6 +92,7 @@ class _Rows:
 
     @classmethod
     def of(cls, corpus: list[dict]) -> _Rows:
+        # A row's flat `doc_id` is LlamaIndex's ref doc id, which ingest sets to ours (index.sync).
         codes: dict[str, int] = {}
         doc = np.array([codes.setdefault(row[records.DOC_ID], len(codes)) for row in corpus], dtype=np.int64)
         first = np.array([row.get(records.PAGE) or 0 for row in corpus], dtype=np.int64)

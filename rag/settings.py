@@ -220,6 +220,11 @@ class Settings(BaseSettings):
     def conversations_path(self) -> Path:
         return self.workspace_dir / "conversations.sqlite3"
 
+    @property
+    def usage_path(self) -> Path:
+        """Usage per key and collection, all collections together (`rag keys usage`)."""
+        return self.data_dir / "usage.sqlite3"
+
     def for_collection(self, collection: str) -> Settings:
         """These settings with another collection: what serves one workspace."""
         return self.model_copy(update={"collection": collection})

@@ -24,7 +24,7 @@ def answers_router(ctx: ApiContext) -> APIRouter:
     def ask(body: schemas.AskRequest, who: AnyKey) -> Answer:
         workspace, history, keep = ctx.asking(who, body)
         ctx.question_ok(body.question, "question")
-        answer = ctx.generate(workspace, body.question, history, body.mode, body.top_k, body.filters)
+        answer = ctx.generate(who, workspace, body.question, history, body.mode, body.top_k, body.filters)
         keep(answer)
         return answer
 
@@ -41,7 +41,7 @@ def answers_router(ctx: ApiContext) -> APIRouter:
         def events() -> Iterator[str]:
             try:
                 for event in ctx.streamed(
-                    workspace, body.question, history, body.mode, body.top_k, permit, body.filters
+                    who, workspace, body.question, history, body.mode, body.top_k, permit, body.filters
                 ):
                     if isinstance(event, str):
                         yield sse_event("token", {"text": event})

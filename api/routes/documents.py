@@ -61,6 +61,7 @@ def documents_router(ctx: ApiContext) -> APIRouter:
             schemas.FileResult(**{**vars(r), "path": name})
             for r, (name, _) in zip(results, received, strict=True)
         ]
+        ctx.count(who, workspace.name, "documents", sum(r.status in ("added", "updated") for r in out))
         failed = sum(r.status == "failed" for r in out)
         return schemas.UploadResponse(collection=workspace.name, results=out, failed=failed)
 
@@ -77,6 +78,7 @@ def documents_router(ctx: ApiContext) -> APIRouter:
             raise ingest_running() from exc
         if not removed:
             raise ApiError(404, f"no document {doc_id!r}", param="doc_id")
+        ctx.count(who, workspace.name, "documents")
         return schemas.Deleted(collection=workspace.name, doc_id=doc_id, chunks_removed=removed)
 
     return router

@@ -48,7 +48,7 @@ def openai_router(ctx: ApiContext) -> APIRouter:
         ctx.question_ok(question, "messages")
         completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
         if not body.stream:
-            answer = ctx.generate(chosen, question, history, None, None)
+            answer = ctx.generate(who, chosen, question, history, None, None)
             encoding = ctx.encoding
             prompt_tokens = len(encoding.encode(question)) + sum(
                 len(encoding.encode(t.question + t.answer)) for t in history
@@ -72,7 +72,7 @@ def openai_router(ctx: ApiContext) -> APIRouter:
             yield chunk({"role": "assistant", "content": ""})
             sent: list[str] = []
             try:
-                for event in ctx.streamed(chosen, question, history, None, None, permit):
+                for event in ctx.streamed(who, chosen, question, history, None, None, permit):
                     if isinstance(event, str):
                         sent.append(event)
                         yield chunk({"content": event})
