@@ -18,10 +18,9 @@ from index.workspaces import UnknownCollection, Workspace, Workspaces
 from rag.conversations import ConversationRecord
 from rag.gate import GenerationGate, Permit
 from rag.question import question_problem
-from rag.records import Answer, Filters, Mode, Turn
+from rag.records import Answer, Filters, Mode, Turn, collection_problem
 from rag.retrieval import Retriever
 from rag.settings import Settings
-from rag.store import collection_problem
 from rag.usage import Kind, UsageLog
 
 log = logging.getLogger("rag.api")
@@ -42,19 +41,26 @@ class ApiContext:
         """The default collection's (what /readyz reports)."""
         return self.workspaces.default.retriever
 
-    def workspace(
-        self, who: Caller, name: str | None, param: str = "collection", write: bool = False
-    ) -> Workspace:
-        """The collection a request names (default: RAG_COLLECTION), as the caller may use it: 404
-        for one it may not read, exactly as for one that does not exist; 403 for a forbidden write."""
+    def collection(self, who: Caller, name: str | None, param: str = "collection") -> str:
+        """The collection a request names (default: RAG_COLLECTION), if the caller may read it: 404
+        for one it may not read, exactly as for one that does not exist; 422 for an invalid name."""
         name = name or self.settings.collection
         if name != self.settings.collection and (problem := collection_problem(name)):
             raise ApiError(422, f"{param}: {problem}", param=param)
+        if not who.grant.reads(name) or not (
+            name == self.settings.collection or self.workspaces.exists(name)
+        ):
+            raise ApiError(404, f"{param}: no collection {name!r}", "not_found_error", param=param)
+        return name
+
+    def workspace(
+        self, who: Caller, name: str | None, param: str = "collection", write: bool = False
+    ) -> Workspace:
+        """That collection's parts, as the caller may use them (403 for a forbidden write)."""
+        name = self.collection(who, name, param)
         try:
-            if not who.grant.reads(name):
-                raise UnknownCollection(name)
             workspace = self.workspaces.get(name)
-        except UnknownCollection:
+        except UnknownCollection:  # deleted a moment ago
             raise ApiError(404, f"{param}: no collection {name!r}", "not_found_error", param=param) from None
         if write and not who.grant.writes(name):
             raise ApiError(403, f"this key may not change documents in {name!r}", "permission_error")

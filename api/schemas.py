@@ -179,7 +179,7 @@ class ChatCompletionRequest(BaseModel):
     model_config = ConfigDict(
         extra="allow",
         json_schema_extra={
-            "examples": [{"model": "rag", "messages": [{"role": "user", "content": QUESTION}]}]
+            "examples": [{"model": "documents", "messages": [{"role": "user", "content": QUESTION}]}]
         },
     )
 
@@ -187,6 +187,7 @@ class ChatCompletionRequest(BaseModel):
         description="the collection to answer from (`GET /v1/models` lists the key's); the server's "
         "model id answers from the default collection"
     )
+    filters: Filters | None = Field(None, description="as in `POST /v1/ask` (an extension of OpenAI's API)")
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
 

@@ -11,7 +11,16 @@ import argparse
 import sys
 from importlib.metadata import entry_points
 
-from app.commands import EXIT_USAGE, cmd_ask, cmd_chat, cmd_collections, cmd_ingest, cmd_retrieve, cmd_serve
+from app.commands import (
+    EXIT_USAGE,
+    cmd_ask,
+    cmd_chat,
+    cmd_collections,
+    cmd_ingest,
+    cmd_keys,
+    cmd_retrieve,
+    cmd_serve,
+)
 from app.eval_commands import cmd_eval
 from rag.records import MODES
 
@@ -136,6 +145,31 @@ def build_parser() -> argparse.ArgumentParser:
             help="3-63 lower-case letters, digits, - or _ (starting and ending with a letter or digit)",
         )
     collections.set_defaults(func=cmd_collections)
+
+    keys = commands.add_parser(
+        "keys",
+        help="the API keys by name, role and collections, and what each has used",
+        description="The keys come from RAG_API_KEYS, RAG_API_ADMIN_KEYS and RAG_API_KEYS_FILE "
+        "(README, Teams); they are shown by name, never the key itself. Exit status: 0 done, "
+        "2 usage error (a keys-file line that does not parse).",
+    )
+    key_actions = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
+    usage = key_actions.add_parser(
+        "usage",
+        help="requests, answers, refusals and documents changed, per key name and collection",
+        description="Totals from the usage log (RAG_DATA_DIR/usage.sqlite3) that every API server "
+        "worker adds to, kept across restarts: one row per key name and collection, then a total.",
+    )
+    usage.add_argument("--json", action="store_true", help="print a JSON list of objects")
+    usage.add_argument("--key", metavar="NAME", help="only this key name")
+    usage.add_argument("--collection", metavar="NAME", help="only this collection")
+    key_actions.add_parser(
+        "list",
+        help="each key name with its role, collections (* for all) and how many keys share it",
+        description="List the configured keys by name, with role and collections (* for all); keys "
+        "sharing a name share their permissions, so each name is one line. The keys are never printed.",
+    )
+    keys.set_defaults(func=cmd_keys)
 
     evaluate = commands.add_parser(
         "eval",

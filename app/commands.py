@@ -1,5 +1,5 @@
-"""The everyday commands: `rag ingest`, `retrieve`, `ask`, `chat`, `serve`, `collections`: build,
-call, print.
+"""The everyday commands: `rag ingest`, `retrieve`, `ask`, `chat`, `serve`, `collections`, `keys`:
+build, call, print.
 
 Heavy imports happen inside the functions, so `rag --help` loads none of them.
 """
@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +20,7 @@ from rag.settings import Settings
 
 if TYPE_CHECKING:
     from index.workspaces import CollectionInfo
+    from rag.usage import UsageRow
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
 
@@ -96,6 +99,100 @@ def _print_collections(collections: list[CollectionInfo], as_json: bool) -> None
     print(f"{'collection':<{width}}  documents  chunks  default")
     for c in collections:
         print(f"{c.name:<{width}}  {c.documents:>9}  {c.chunks:>6}  {'*' if c.default else ''}".rstrip())
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    """`rag keys usage|list`: the usage log and the key settings only, so nothing loads."""
+    settings = load_settings()
+    return _key_usage(settings, args) if args.action == "usage" else _list_keys(settings)
+
+
+def _key_usage(settings: Settings, args: argparse.Namespace) -> int:
+    from rag.usage import UsageLog
+
+    rows = [
+        row
+        for row in UsageLog(settings.usage_path).rows()
+        if args.key in (None, row.key) and args.collection in (None, row.collection)
+    ]
+    if args.json:
+        print(json.dumps([asdict(row) for row in rows], indent=2))
+    elif rows:
+        _print_usage(rows)
+    else:
+        scope = f" for key {args.key!r}" if args.key else ""
+        scope += f" in collection {args.collection!r}" if args.collection else ""
+        print(f"no usage recorded{scope}" if scope else "no usage recorded yet: the API server records "
+              f"each key's requests by name in {settings.usage_path}")  # fmt: skip
+    return EXIT_OK
+
+
+def _list_keys(settings: Settings) -> int:
+    from rag.access import load_grants
+
+    try:
+        grants = load_grants(settings)
+    except (OSError, ValueError) as exc:  # KeysFileError names file:line
+        print(f"rag keys list: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if not grants:
+        print("no API keys configured: the server answers loopback clients only, and they may do everything")
+        return EXIT_OK
+    # Keys sharing a name share their permissions (load_grants makes sure), so a name is one line.
+    shared = Counter(grant.name for grant in grants.values())
+    by_name = {grant.name: grant for grant in grants.values()}
+    _print_table(
+        ["name", "role", "keys", "collections"],
+        [
+            [
+                name,
+                grant.role,
+                shared[name],
+                "*" if grant.collections is None else ",".join(sorted(grant.collections)),
+            ]
+            for name, grant in sorted(by_name.items())
+        ],
+    )
+    return EXIT_OK
+
+
+def _print_usage(rows: list[UsageRow]) -> None:
+    from rag.usage import KINDS
+
+    def utc(stamp: str) -> str:
+        return datetime.fromisoformat(stamp).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+    table: list[list[str | int]] = [
+        [row.key, row.collection, *(getattr(row, kind) for kind in KINDS), utc(row.last_at)] for row in rows
+    ]
+    total = ["total", "", *(sum(getattr(row, kind) for row in rows) for kind in KINDS)]
+    _print_table(
+        ["key", "collection", *KINDS, "last used (UTC)"],
+        table,
+        footer=[*total, utc(max(row.last_at for row in rows))],
+    )
+
+
+def _print_table(
+    header: list[str], rows: list[list[str | int]], footer: list[str | int] | None = None
+) -> None:
+    """Columns as wide as their widest cell; numbers right-aligned; the footer below a rule."""
+    lines = [*rows, *([footer] if footer else [])]
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *lines, strict=True)]
+    numeric = [all(isinstance(line[i], int) for line in lines) for i in range(len(header))]
+
+    def render(cells: list[str | int]) -> str:
+        return "  ".join(
+            f"{cell:>{width}}" if is_number else f"{cell:<{width}}"
+            for cell, width, is_number in zip(map(str, cells), widths, numeric, strict=True)
+        ).rstrip()
+
+    print(render(header))
+    for row in rows:
+        print(render(row))
+    if footer:
+        print("  ".join("-" * width for width in widths))
+        print(render(footer))
 
 
 def cmd_retrieve(args: argparse.Namespace) -> int:

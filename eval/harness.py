@@ -33,9 +33,9 @@ from eval.metrics import (
 from rag import records
 from rag.answer import Answerer, carry_topic
 from rag.embeddings import Embedder
-from rag.records import Answer, Mode
+from rag.records import EVAL_PREFIX, Answer, Mode
 from rag.retrieval import Hit, Retriever
-from rag.store import EVAL_PREFIX, head_metadatas
+from rag.store import head_metadatas
 
 RANK_DEPTH = 10
 RETRIEVAL_METRICS = ("hit@1", "hit@3", "hit@5", "hit@10", "mrr", "ndcg@10")

@@ -19,9 +19,10 @@ from rag import records
 from rag.answer import Answerer
 from rag.conversations import ConversationStore
 from rag.feedback import FeedbackStore
+from rag.records import collection_problem
 from rag.retrieval import Retriever
 from rag.settings import Settings
-from rag.store import Store, collection_names, collection_problem, drop_collection, head_metadatas, open_store
+from rag.store import Store, collection_names, drop_collection, head_metadatas, open_store
 from rag.store_state import LeaseHeld
 
 

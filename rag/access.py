@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal, get_args
 
+from rag.records import collection_problem
 from rag.settings import Settings
 
 Role = Literal["reader", "editor", "admin"]
@@ -81,6 +82,10 @@ def load_grants(settings: Settings) -> dict[str, Grant]:
             collections = frozenset({settings.collection})
         elif "*" in collections:
             collections = None
+        else:  # a misspelt name would silently give access to nothing
+            for scoped in sorted(collections - {settings.collection}):
+                if problem := collection_problem(scoped):
+                    raise KeysFileError(f"{where}: collections=: {problem}")
         grant = Grant(name or role, role, collections)
         if key in grants and grants[key] != grant:
             if grants[key].role == "admin":  # a key listed as admin too is an admin (as before)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, get_args
@@ -35,6 +36,24 @@ PAGE_BREAKS = "page_breaks"  # JSON list: offsets in the cleaned text where page
 PAGE_LABELS = "page_labels"  # JSON list: the PDF's labels of pages page..page_end ("iv"), when it has any
 SECTION = "section"  # heading path at the chunk's start, "3 Method › 3.2 Dynamic masking"
 SECTION_BREAKS = "section_breaks"  # JSON list of [offset, path]: sections that begin inside the chunk
+
+
+# Names of collections made through the product (API, CLI): what Chroma allows, lower-case, and
+# never the reserved shapes (NAME__state beside each; eval_ for `rag eval`'s own corpora).
+COLLECTION_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{1,61}[a-z0-9]$")
+EVAL_PREFIX = "eval_"
+
+
+def collection_problem(name: str) -> str | None:
+    """Why `name` cannot name a collection, or None."""
+    if not COLLECTION_NAME.match(name) or "__" in name:
+        return (
+            f"{name[:80]!r} is not a collection name: 3-63 lower-case letters, digits, - or _, "
+            "starting and ending with a letter or digit"
+        )
+    if name.startswith(EVAL_PREFIX):
+        return f"{name!r}: names starting {EVAL_PREFIX!r} are kept for `rag eval`"
+    return None
 
 
 class EmbedderMismatch(RuntimeError):

@@ -8,7 +8,6 @@ NAME__state, the ingest lease and the change stamp (`rag.store_state`).
 from __future__ import annotations
 
 import contextlib
-import re
 import threading
 from pathlib import Path
 from urllib.parse import urlparse
@@ -18,6 +17,7 @@ from llama_index.core.bridge.pydantic import PrivateAttr
 from llama_index.vector_stores.chroma import ChromaVectorStore
 
 from rag import records
+from rag.records import collection_problem
 from rag.settings import Settings
 from rag.store_state import STATE_SUFFIX, StoreState
 
@@ -100,24 +100,6 @@ def _open(settings: Settings, name: str):
     )
     state = client.get_or_create_collection(name + STATE_SUFFIX, embedding_function=None)
     return collection, StoreState(state, settings.ingest_lease_seconds)
-
-
-# Names of collections made through the product (API, CLI): what Chroma allows, lower-case, and
-# never the reserved shapes (NAME__state beside each; eval_ for `rag eval`'s own corpora).
-COLLECTION_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{1,61}[a-z0-9]$")
-EVAL_PREFIX = "eval_"
-
-
-def collection_problem(name: str) -> str | None:
-    """Why `name` cannot name a collection, or None."""
-    if not COLLECTION_NAME.match(name) or "__" in name:
-        return (
-            f"{name[:80]!r} is not a collection name: 3-63 lower-case letters, digits, - or _, "
-            "starting and ending with a letter or digit"
-        )
-    if name.startswith(EVAL_PREFIX):
-        return f"{name!r}: names starting {EVAL_PREFIX!r} are kept for `rag eval`"
-    return None
 
 
 def collection_names(settings: Settings) -> list[str]:

@@ -55,6 +55,7 @@ def test_todays_lines_keep_their_meaning(tmp_path: Path):
         ("k9 name=bad/name", "name 'bad/name'"),
         ("k9 reader name=research", "already belongs to a key with other permissions"),
         ("k1 editor", "already given other permissions"),
+        ("k9 reader collections=Team-A", "'Team-A' is not a collection name"),
     ],
 )
 def test_a_line_that_does_not_parse_names_its_line_and_loads_nothing(tmp_path: Path, line: str, says: str):

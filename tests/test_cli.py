@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -37,9 +38,10 @@ def test_help_does_not_import_heavy_libraries():
     [
         *(
             [cmd, "--help"]
-            for cmd in ("ingest", "retrieve", "ask", "chat", "serve", "collections", "eval", "bench")
+            for cmd in ("ingest", "retrieve", "ask", "chat", "serve", "collections", "keys", "eval", "bench")
         ),
         *(["collections", action, "--help"] for action in ("list", "create", "delete")),
+        *(["keys", action, "--help"] for action in ("usage", "list")),
     ],
 )
 def test_subcommand_help_explains_itself(argv, capsys):
@@ -47,6 +49,14 @@ def test_subcommand_help_explains_itself(argv, capsys):
         main(argv)
     assert exited.value.code == 0
     assert "usage: rag" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["collections", "keys"])
+def test_grouped_commands_need_an_action(command, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main([command])
+    assert exited.value.code == 2
+    assert "the following arguments are required: ACTION" in capsys.readouterr().err
 
 
 @pytest.fixture
@@ -243,3 +253,106 @@ def test_collections_delete_waits_for_a_running_ingest(
         assert main(["collections", "delete", "team-a"]) == EXIT_LOCKED
     assert "ingest is running" in capsys.readouterr().err
     assert main(["collections", "delete", "team-a"]) == 0, "the collection was left whole"
+
+
+@pytest.fixture
+def keys_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """In-process `rag keys` over a fresh data dir and no keys but the test's own; the data dir."""
+    monkeypatch.setenv("RAG_DATA_DIR", str(tmp_path / "data"))
+    for name in ("RAG_API_KEYS", "RAG_API_ADMIN_KEYS", "RAG_API_KEYS_FILE", "RAG_COLLECTION"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path / "data"
+
+
+def test_keys_usage_totals_per_key_and_collection_and_filters(keys_env: Path, capsys: pytest.CaptureFixture):
+    from rag.settings import Settings
+    from rag.usage import UsageLog
+
+    log = UsageLog(Settings(_env_file=None, data_dir=keys_env).usage_path)
+    for key, collection, kind, count in (
+        ("team-a", "team-a", "requests", 5), ("team-a", "team-a", "answers", 4),
+        ("team-a", "team-a", "refusals", 1), ("team-a", "team-a", "requests", 2),
+        ("ops", "team-a", "documents", 3), ("ops", "documents", "requests", 1),
+    ):  # fmt: skip
+        log.add(key, collection, kind, count)
+
+    def usage(*argv: str) -> list[dict]:
+        assert main(["keys", "usage", "--json", *argv]) == 0
+        return json.loads(capsys.readouterr().out)
+
+    counts = {(r["key"], r["collection"]): (r["requests"], r["answers"], r["refusals"], r["documents"])
+              for r in usage()}  # fmt: skip
+    assert counts == {
+        ("ops", "documents"): (1, 0, 0, 0),
+        ("ops", "team-a"): (0, 0, 0, 3),
+        ("team-a", "team-a"): (7, 4, 1, 0),
+    }
+    assert all(r["last_at"].endswith("+00:00") for r in usage())
+    assert [(r["key"], r["collection"]) for r in usage("--key", "ops")] == [
+        ("ops", "documents"),
+        ("ops", "team-a"),
+    ]
+    assert [r["key"] for r in usage("--collection", "team-a")] == ["ops", "team-a"]
+    assert [r["requests"] for r in usage("--key", "team-a", "--collection", "team-a")] == [7]
+    assert usage("--key", "nobody") == []
+
+    assert main(["keys", "usage"]) == 0
+    header, *rows, rule, total = capsys.readouterr().out.splitlines()
+    columns = ["key", "collection", "requests", "answers", "refusals", "documents", "last used (UTC)"]
+    assert re.split(r"\s{2,}", header) == columns
+    assert [row.split()[:6] for row in rows] == [
+        ["ops", "documents", "1", "0", "0", "0"],
+        ["ops", "team-a", "0", "0", "0", "3"],
+        ["team-a", "team-a", "7", "4", "1", "0"],
+    ]
+    assert set(rule.replace(" ", "")) == {"-"}
+    assert total.split()[:5] == ["total", "8", "4", "1", "3"]
+    assert main(["keys", "usage", "--key", "ops"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].split()[:5] == ["total", "1", "0", "0", "3"]
+
+
+def test_keys_usage_says_plainly_when_nothing_is_recorded(keys_env: Path, capsys: pytest.CaptureFixture):
+    assert main(["keys", "usage"]) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    assert line.startswith("no usage recorded yet")
+    assert main(["keys", "usage", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    assert not keys_env.exists(), "reading the usage log creates nothing"
+
+
+def test_keys_list_shows_names_roles_and_collections_never_the_keys(
+    tmp_path: Path, keys_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+):
+    secrets = (
+        "sk-live-7Qx2Lm4Kp8Rw1Hs6",
+        "sk-live-9Lm4Qx2Kp8Rw1Hs7",
+        "sk-admin-8Vn3Tz5Yb2Qc4",
+        "sk-env-5Rw1Hs6",
+    )
+    keys = tmp_path / "keys.txt"
+    keys.write_text(
+        f"{secrets[0]} reader collections=team-a name=team-a\n"
+        f"{secrets[1]} reader collections=team-a name=team-a  # a second key, same permissions\n"
+        f"{secrets[2]} admin name=ops\n"
+    )
+    monkeypatch.setenv("RAG_API_KEYS_FILE", str(keys))
+    monkeypatch.setenv("RAG_API_KEYS", secrets[3])
+    assert main(["keys", "list"]) == 0
+    out = capsys.readouterr()
+    # The RAG_API_KEYS key, unnamed, is named after its role: beside an admin, a reader of the default.
+    assert [line.split() for line in out.out.splitlines()] == [
+        ["name", "role", "keys", "collections"],
+        ["ops", "admin", "1", "*"],
+        ["reader", "reader", "1", "documents"],
+        ["team-a", "reader", "2", "team-a"],
+    ]
+    assert not [s for s in secrets if s in out.out + out.err], "the keys themselves are never printed"
+
+    keys.write_text(f"{secrets[0]} reader collections=team-a\n{secrets[1]} owner\n")
+    assert main(["keys", "list"]) == 2
+    out = capsys.readouterr()
+    assert f"{keys}:2: 'owner' is not understood" in out.err and out.out == ""
+    monkeypatch.delenv("RAG_API_KEYS_FILE")
+    monkeypatch.delenv("RAG_API_KEYS")
+    assert main(["keys", "list"]) == 0
+    assert capsys.readouterr().out.startswith("no API keys configured")

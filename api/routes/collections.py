@@ -11,7 +11,7 @@ from api.context import ApiContext
 from api.errors import ERRORS, ApiError
 from api.routes.documents import ingest_running
 from index.report import IngestLocked
-from index.workspaces import CollectionConflict, CollectionInfo
+from index.workspaces import CollectionConflict, CollectionInfo, UnknownCollection
 
 MANAGE_ERRORS = ERRORS | {
     403: {"model": schemas.Error, "description": "not an admin key"},
@@ -32,6 +32,9 @@ def collections_router(ctx: ApiContext) -> APIRouter:
                  responses=MANAGE_ERRORS, summary="Create an empty collection (admin keys)")  # fmt: skip
     def create(body: schemas.NewCollection, who: AnyKey) -> CollectionInfo:
         ctx.manage(who)
+        if body.name == ctx.workspaces.default.answerer.llm.model:
+            raise ApiError(422, f"name: {body.name!r} is the model's id, which names the default collection "
+                           "in the OpenAI-compatible API", param="name")  # fmt: skip
         try:
             info = ctx.workspaces.create(body.name)
         except CollectionConflict as exc:
@@ -45,9 +48,10 @@ def collections_router(ctx: ApiContext) -> APIRouter:
                    "and feedback (admin keys)")  # fmt: skip
     def delete(name: str, who: AnyKey) -> schemas.CollectionDeleted:
         ctx.manage(who)
-        workspace = ctx.workspace(who, name, param="name")
         try:
-            ctx.workspaces.delete(workspace.name)
+            ctx.workspaces.delete(ctx.collection(who, name, param="name"))
+        except UnknownCollection:
+            raise ApiError(404, f"name: no collection {name!r}", "not_found_error", param="name") from None
         except CollectionConflict as exc:
             raise ApiError(409, str(exc), "conflict_error", param="name") from exc
         except IngestLocked as exc:

@@ -28,12 +28,17 @@ def openai_router(ctx: ApiContext) -> APIRouter:
         return ctx.workspace(who, None if model == llm.model else model, param="model")
 
     @router.get("/models", tags=["openai"], response_model=schemas.ModelList, responses=ERRORS,
-                summary="The model id (the default collection) and each collection the key may "
-                "read, as models (OpenAI-compatible)")  # fmt: skip
+                summary="The model id (the default collection, when the key reads it) and each "
+                "collection the key may read, as models (OpenAI-compatible)")  # fmt: skip
     def models(who: AnyKey) -> schemas.ModelList:
+        collections = ctx.readable(who)
+        default = (
+            [schemas.Model(id=llm.model, owned_by=llm.backend)]
+            if ctx.settings.collection in collections
+            else []
+        )
         return schemas.ModelList(
-            data=[schemas.Model(id=llm.model, owned_by=llm.backend)]
-            + [schemas.Model(id=name, owned_by="collection") for name in ctx.readable(who)]
+            data=default + [schemas.Model(id=n, owned_by="collection") for n in collections]
         )
 
     @router.post("/chat/completions", tags=["openai"], response_model=schemas.ChatCompletion,
@@ -48,7 +53,7 @@ def openai_router(ctx: ApiContext) -> APIRouter:
         ctx.question_ok(question, "messages")
         completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
         if not body.stream:
-            answer = ctx.generate(who, chosen, question, history, None, None)
+            answer = ctx.generate(who, chosen, question, history, None, None, body.filters)
             encoding = ctx.encoding
             prompt_tokens = len(encoding.encode(question)) + sum(
                 len(encoding.encode(t.question + t.answer)) for t in history
@@ -72,7 +77,7 @@ def openai_router(ctx: ApiContext) -> APIRouter:
             yield chunk({"role": "assistant", "content": ""})
             sent: list[str] = []
             try:
-                for event in ctx.streamed(who, chosen, question, history, None, None, permit):
+                for event in ctx.streamed(who, chosen, question, history, None, None, permit, body.filters):
                     if isinstance(event, str):
                         sent.append(event)
                         yield chunk({"content": event})
