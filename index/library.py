@@ -2,7 +2,8 @@
 
 Uploads go through the same loaders, cleaning and chunking as `rag ingest`, one file at a time
 so each gets its own result and a progress step. Uploaded files are kept under
-`<data dir>/uploads/` with sanitised names; nothing is ever written elsewhere.
+the collection's uploads folder (`Settings.uploads_dir`) with sanitised names; nothing is ever
+written elsewhere.
 """
 
 from __future__ import annotations

@@ -20,7 +20,8 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(
         Path("data"),
-        description="Where the embedded Chroma store (`chroma/`), the BM25 index and uploads live.",
+        description="Where everything lives: the embedded Chroma store (`chroma/`), BM25 indexes "
+        "(`bm25/NAME/`), each collection's uploads, feedback and chats (`workspaces/NAME/`), the usage log.",
     )
     chroma_url: str | None = Field(
         None,
@@ -30,7 +31,8 @@ class Settings(BaseSettings):
         "documents",
         min_length=3,
         max_length=505,
-        description="Chroma collection name (3-505 characters: NAME__state is kept beside it).",
+        description="The default collection: what a request, the UI or a command uses when it names "
+        "none (3-505 characters: NAME__state is kept beside it).",
     )
     embedder: Literal["sentence-transformers", "hash"] = Field(
         "sentence-transformers",

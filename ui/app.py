@@ -342,7 +342,7 @@ def build_ui(components: UiComponents, grant_of: Callable[[str | None], Grant | 
 
         refresh.click(listed, [collection], [library_status, table, doomed])
 
-        # The collections this user may read; the default first when it is one of them.
+        # The collections this user may read; the default chosen when it is one of them.
         def offered(request: gr.Request):
             names = readable(request)
             return gr.Dropdown(choices=names, value=settings.collection if settings.collection in names
