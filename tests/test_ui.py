@@ -366,7 +366,15 @@ def test_the_ui_mounts_offline_and_serves_its_page(make):
     assert config["stylesheets"] == [] and config["analytics_enabled"] is False
     assert "#chatbot" in config["css"], "ui/style.css is applied"
     labels = {c.get("props", {}).get("label") for c in config["components"]}
-    assert {"Conversation", "Retrieval mode", "Files to upload", "Ingested documents"} <= labels
+    assert {
+        "Conversation",
+        "Retrieval mode",
+        "Files to upload",
+        "Ingested documents",
+        "Ask only these documents",
+        "Collection",
+        "Kept chats",
+    } <= labels
     shown = " ".join(str(c.get("props", {}).get("value")) for c in config["components"])
     assert "`extractive` · `extractive`" in shown, "the answer backend and model are shown"
 
@@ -404,3 +412,14 @@ def test_each_answer_is_kept_once_and_a_kept_chat_reopens_as_it_was(make):
         handlers.chat_choices(components, "browser:b") == []
         and handlers.reopen(components, "browser:b", kept).exchanges == []
     )
+
+
+def test_the_document_picker_asks_only_the_chosen_documents(make):
+    components = make()
+    docs = handlers.documents(components).doc_ids
+    everywhere = ask(components, QUESTION)[-1].exchanges[0].answer
+    refining_doc = next(s.doc_id for s in everywhere.sources if s.cited)
+    other = next(d for d in docs if d != refining_doc)
+    only_other = ask(components, QUESTION, doc_ids=[other])[-1].exchanges[0].answer
+    assert only_other.filters.doc_ids == [other]
+    assert {s.doc_id for s in only_other.sources} <= {other}, "nothing from the documents not chosen"

@@ -168,6 +168,13 @@ def build_ui(components: UiComponents, grant_of: Callable[[str | None], Grant | 
                             step=1,
                             label="Passages retrieved (top k)",
                         )
+                        only = gr.Dropdown(
+                            [],
+                            multiselect=True,
+                            label="Ask only these documents",
+                            info="none chosen: every document of the collection",
+                            elem_id="only-docs",
+                        )
                         gr.Markdown(f"**Answer model:** `{llm.backend}` · `{llm.model}` (set by `RAG_LLM`)")
                     gr.Markdown("### Sources")
                     sources = gr.HTML(
@@ -209,9 +216,10 @@ def build_ui(components: UiComponents, grant_of: Callable[[str | None], Grant | 
                 refresh = gr.Button("Refresh list", size="sm")
 
         # -- chat ----------------------------------------------------------------------------
-        def answer(text, convo, mode_value, k, name, request: gr.Request):
+        def answer(text, convo, mode_value, k, name, doc_ids, request: gr.Request):
+            chosen = services(name, request)
             # Closed explicitly when Gradio drops this stream, so the generation slot comes back.
-            with closing(handlers.chat(services(name, request), text, convo, mode_value, k)) as views:
+            with closing(handlers.chat(chosen, text, convo, mode_value, k, doc_ids)) as views:
                 for view in views:
                     yield view.messages, view.exchanges, view.sources
 
@@ -240,7 +248,7 @@ def build_ui(components: UiComponents, grant_of: Callable[[str | None], Grant | 
         for trigger in (question.submit, ask.click):
             trigger(lock, [question], [question, ask, pending], queue=False).then(
                 answer,
-                [pending, exchanges, mode, top_k, collection],
+                [pending, exchanges, mode, top_k, collection, only],
                 [chatbot, exchanges, sources],
                 concurrency_limit=None,
             ).then(unlock, None, [question, ask], queue=False).then(
@@ -301,7 +309,13 @@ def build_ui(components: UiComponents, grant_of: Callable[[str | None], Grant | 
 
         # -- documents -----------------------------------------------------------------------
         def library_outputs(view: handlers.LibraryView):
-            return view.status, view.rows, gr.Dropdown(choices=view.doc_ids, value=None)
+            # The picker keeps what is chosen that still exists.
+            return (
+                view.status,
+                view.rows,
+                gr.Dropdown(choices=view.doc_ids, value=None),
+                gr.Dropdown(choices=view.doc_ids),
+            )
 
         # Gradio injects the progress tracker through this default: it must be a call here.
         def on_upload(paths, name, request: gr.Request, progress=gr.Progress()):  # noqa: B008
@@ -318,7 +332,7 @@ def build_ui(components: UiComponents, grant_of: Callable[[str | None], Grant | 
         upload.click(
             on_upload,
             [files, collection],
-            [library_status, table, doomed, files],
+            [library_status, table, doomed, only, files],
             concurrency_limit=1,
             concurrency_id="ingest",
         )
@@ -332,7 +346,7 @@ def build_ui(components: UiComponents, grant_of: Callable[[str | None], Grant | 
         delete.click(
             on_delete,
             [doomed, collection],
-            [library_status, table, doomed],
+            [library_status, table, doomed, only],
             concurrency_limit=1,
             concurrency_id="ingest",
         )
@@ -340,7 +354,7 @@ def build_ui(components: UiComponents, grant_of: Callable[[str | None], Grant | 
         def listed(name, request: gr.Request):
             return library_outputs(handlers.documents(services(name, request)))
 
-        refresh.click(listed, [collection], [library_status, table, doomed])
+        refresh.click(listed, [collection], [library_status, table, doomed, only])
 
         # The collections this user may read; the default chosen when it is one of them.
         def offered(request: gr.Request):
@@ -360,11 +374,11 @@ def build_ui(components: UiComponents, grant_of: Callable[[str | None], Grant | 
 
         demo.load(identify, [browser], [browser], queue=False).then(
             offered, None, [collection], queue=False
-        ).then(listed, [collection], [library_status, table, doomed]).then(
+        ).then(listed, [collection], [library_status, table, doomed, only]).then(
             latest, [collection, browser], opened
         )
         # Another collection: its documents, and its latest kept chat.
-        collection.input(listed, [collection], [library_status, table, doomed]).then(
+        collection.input(listed, [collection], [library_status, table, doomed, only]).then(
             latest, [collection, browser], opened
         )
     return demo

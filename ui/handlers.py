@@ -21,7 +21,7 @@ from rag.conversations import ConversationStore
 from rag.feedback import FeedbackStore
 from rag.gate import GenerationGate, Limited
 from rag.question import question_problem
-from rag.records import Answer, Turn
+from rag.records import Answer, Filters, Turn
 from rag.settings import Settings
 from ui import render
 
@@ -110,9 +110,11 @@ def chat(
     exchanges: Sequence[Exchange],
     mode: str | None = None,
     top_k: int | None = None,
+    doc_ids: Sequence[str] = (),
 ) -> Iterator[ChatView]:
     """Stream one answer: the question at once, then the text as it comes, then the checked
-    Answer (which replaces the streamed text: a refusal withdraws it)."""
+    Answer (which replaces the streamed text: a refusal withdraws it). With `doc_ids`, only
+    those documents are asked."""
     done = list(exchanges)
     question = (question or "").strip()
     if problem := question_problem(question, components.settings.max_question_chars):
@@ -132,7 +134,10 @@ def chat(
         return
     failure = None
     try:
-        stream = components.answerer.stream(question, history(done), mode=mode, top_k=int(top_k or 0) or None)
+        stream = components.answerer.stream(
+            question, history(done), mode=mode, top_k=int(top_k or 0) or None,
+            filters=Filters(doc_ids=list(doc_ids)) if doc_ids else None,
+        )  # fmt: skip
         with closing(stream):  # a closed page closes the model's stream too, which stops it
             for event in stream:
                 if isinstance(event, Answer):
