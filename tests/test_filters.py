@@ -14,7 +14,7 @@ from pdf_fixtures import report_pdf
 from api.app import create_app
 from index.chunking import Chunker
 from index.sync import Ingestor
-from rag import records
+from rag import records, retrieval
 from rag.embeddings import hash_embedder
 from rag.records import Filters
 from rag.retrieval import Retriever
@@ -79,11 +79,22 @@ CASES: list[tuple[str, Callable[[], Filters], Callable[[records.StoredChunk], bo
 ]  # fmt: skip
 
 
+# How dense search is restricted (rag.retrieval.Retriever._dense): the thresholds that pick each way.
+DENSE_PATHS = {
+    "exact": {},
+    "wide": {"EXACT_MAX": 0, "WIDE_MAX": 10**6},
+    "narrow": {"EXACT_MAX": 0, "WIDE_MAX": 0},
+}
+
+
+@pytest.mark.parametrize("path", DENSE_PATHS)
 @pytest.mark.parametrize("mode", ["hybrid", "dense", "bm25"])
 @pytest.mark.parametrize(("name", "filters", "matches"), CASES, ids=[c[0] for c in CASES])
 def test_each_filter_restricts_every_mode_to_matching_chunks(
-    retriever: Retriever, name, filters, matches, mode
+    retriever: Retriever, name, filters, matches, mode, path, monkeypatch: pytest.MonkeyPatch
 ):
+    for constant, value in DENSE_PATHS[path].items():
+        monkeypatch.setattr(retrieval, constant, value)
     chunks = found(retriever, filters(), mode)
     assert chunks, f"{name}: something matches"
     assert all(matches(c) for c in chunks), [(c.doc_id, c.page) for c in chunks]
