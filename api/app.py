@@ -37,13 +37,14 @@ log = logging.getLogger("rag.api")
 def create_app(settings: Settings, workspaces: Workspaces, gate: GenerationGate) -> FastAPI:
     """`gate` is the process's generation limit, shared with the UI (`app.components`)."""
     keys = load_grants(settings)
-    metrics = Metrics()
+    usage = UsageLog(settings.usage_path)
+    metrics = Metrics(usage)
     metrics.generating.set_function(lambda: gate.active)
     metrics.waiting.set_function(lambda: gate.waiting)
     auth = Auth(
         keys, RateLimiter(settings.rate_limit_per_minute), RateLimiter(settings.failed_keys_per_minute)
     )
-    ctx = ApiContext(settings, workspaces, gate, metrics, UsageLog(settings.usage_path), auth, get_encoding())
+    ctx = ApiContext(settings, workspaces, gate, metrics, usage, auth, get_encoding())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

@@ -109,10 +109,8 @@ class ApiContext:
             raise ApiError(403, "only admin keys may create or delete collections", "permission_error")
 
     def count(self, who: Caller, collection: str, kind: Kind, n: int = 1) -> None:
-        """Usage by key name (never the key) and collection: in /metrics and the usage log."""
-        if n:
-            self.metrics.usage.labels(who.grant.name, collection, kind).inc(n)
-            self.usage.add(who.grant.name, collection, kind, n)
+        """Usage by key name (never the key) and collection, in the log /metrics reads."""
+        self.usage.add(who.grant.name, collection, kind, n)
 
     def answered(self, who: Caller, workspace: Workspace, answer: Answer) -> None:
         self.metrics.observe(answer)

@@ -1,6 +1,6 @@
 """Usage per key and collection: requests, answers, refusals and documents changed, kept in SQLite
-under the data dir so every worker adds to one tally that outlives restarts (`rag keys usage`
-reads it; `/metrics` shows the same counts as one process saw them).
+under the data dir, so the API and the UI of every worker add to one tally that outlives
+restarts (`rag keys usage` and `/metrics` read it).
 
 Keys are recorded by name (`rag.access.Grant.name`), never by the key itself.
 """
@@ -53,6 +53,8 @@ class UsageLog:
     def add(self, key: str, collection: str, kind: Kind, count: int = 1) -> None:
         if kind not in KINDS:
             raise ValueError(f"usage kind must be one of {KINDS}, not {kind!r}")
+        if not count:
+            return
         with closing(self._connect()) as db, db:
             db.execute(
                 "INSERT INTO usage VALUES (?, ?, ?, ?, ?) ON CONFLICT (key, collection, kind) "

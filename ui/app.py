@@ -21,6 +21,7 @@ from rag.access import LOCAL, Grant
 from rag.gate import GenerationGate
 from rag.records import MODES
 from rag.settings import Settings
+from rag.usage import UsageLog
 from ui import handlers, render
 
 NOT_ALLOWED = (
@@ -90,6 +91,14 @@ def build_ui(components: UiComponents, grant_of: Callable[[str | None], Grant | 
     def may_write(name: str, request: gr.Request) -> bool:
         grant = grant_of(request.username)
         return grant is not None and grant.writes(name)
+
+    usage = UsageLog(settings.usage_path)
+
+    def counted(name: str, request: gr.Request, **counts: int) -> None:
+        """The UI's use, by the signed-in key's name (`local` without keys), as the API counts its."""
+        grant = grant_of(request.username)
+        for kind, count in {"requests": 1, **counts}.items():
+            usage.add(grant.name if grant else "?", name, kind, count)
 
     def owner(browser: str, request: gr.Request) -> str:
         """Whose kept chats: the signed-in key's name (as the API keeps them), else this browser's."""
@@ -219,9 +228,13 @@ def build_ui(components: UiComponents, grant_of: Callable[[str | None], Grant | 
         def answer(text, convo, mode_value, k, name, doc_ids, request: gr.Request):
             chosen = services(name, request)
             # Closed explicitly when Gradio drops this stream, so the generation slot comes back.
+            answered = None
             with closing(handlers.chat(chosen, text, convo, mode_value, k, doc_ids)) as views:
                 for view in views:
+                    answered = view.exchanges[-1].answer if view.exchanges else None
                     yield view.messages, view.exchanges, view.sources
+            if answered is not None and answered.question == (text or "").strip():
+                counted(name, request, answers=1, refusals=int(answered.refused))
 
         # Each answer is kept at once: a reload or a restart finds the chat as it was.
         def chat_list(chosen: handlers.UiServices, who: str, current: str) -> tuple:
@@ -327,6 +340,7 @@ def build_ui(components: UiComponents, grant_of: Callable[[str | None], Grant | 
                 progress((done, total), desc=f"Ingesting {name}" if name else "Done", unit="files")
 
             view = handlers.upload(chosen, handlers.read_files(paths or []), report)
+            counted(name, request, documents=view.changed)
             return (*library_outputs(view), None)
 
         upload.click(
@@ -341,7 +355,9 @@ def build_ui(components: UiComponents, grant_of: Callable[[str | None], Grant | 
             chosen = services(name, request)
             if not may_write(name, request):
                 return library_outputs(handlers.documents(chosen, NOT_ALLOWED))
-            return library_outputs(handlers.delete(chosen, doc_id))
+            view = handlers.delete(chosen, doc_id)
+            counted(name, request, documents=view.changed)
+            return library_outputs(view)
 
         delete.click(
             on_delete,

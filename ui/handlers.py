@@ -77,6 +77,7 @@ class LibraryView(NamedTuple):
     status: str  # Markdown
     rows: list[list]  # the documents table
     doc_ids: list[str]
+    changed: int = 0  # documents this action added, updated or deleted
 
 
 # -- chat ------------------------------------------------------------------------------------
@@ -277,7 +278,8 @@ def upload(
         results = components.library.upload(list(files), progress)
     except IngestLocked:
         return documents(components, LOCKED)
-    return documents(components, render.upload_markdown(results))
+    changed = sum(r.status in ("added", "updated") for r in results)
+    return documents(components, render.upload_markdown(results))._replace(changed=changed)
 
 
 def delete(components: UiServices, doc_id: str | None) -> LibraryView:
@@ -289,4 +291,4 @@ def delete(components: UiServices, doc_id: str | None) -> LibraryView:
         return documents(components, LOCKED)
     if not removed:
         return documents(components, f"No document {render.md(doc_id)}: it may already be deleted.")
-    return documents(components, f"Deleted **{render.md(doc_id)}** ({removed} chunks).")
+    return documents(components, f"Deleted **{render.md(doc_id)}** ({removed} chunks).")._replace(changed=1)

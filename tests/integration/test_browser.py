@@ -12,6 +12,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
+from urllib.request import urlopen
 
 import pytest
 
@@ -149,6 +150,10 @@ def test_chat_with_citations_then_upload_and_ask_about_it(server: str, tmp_path:
 
     assert outside == [], "the page must not reach outside this machine"
     assert errors == [], errors
+    # The UI's use is counted like the API's: by key name (`local` without keys) and collection.
+    metrics = urlopen(f"{server}/metrics", timeout=10).read().decode()
+    for kind, count in (("requests", 3), ("answers", 2), ("documents", 1)):
+        assert f'rag_usage_total{{collection="documents",key="local",kind="{kind}"}} {count}.0' in metrics, kind
     # System fonts: api.app passes ui.app.mount_options() to gr.mount_gradio_app (theme, CSS).
     assert font.startswith("system-ui"), f"the UI theme is not applied (font {font})"
 
