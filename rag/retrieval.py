@@ -15,7 +15,9 @@ import math
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -94,6 +96,7 @@ class _Rows:
     first_page: np.ndarray
     last_page: np.ndarray
     node_ids: list[str]
+    row_of: dict[str, int]  # node id -> row
 
     @classmethod
     def of(cls, corpus: list[dict]) -> _Rows:
@@ -102,7 +105,8 @@ class _Rows:
         doc = np.array([codes.setdefault(row[records.DOC_ID], len(codes)) for row in corpus], dtype=np.int64)
         first = np.array([row.get(records.PAGE) or 0 for row in corpus], dtype=np.int64)
         last = np.array([row.get(records.PAGE_END) or 0 for row in corpus], dtype=np.int64)
-        return cls(doc, codes, first, last, [row["node_id"] for row in corpus])
+        node_ids = [row["node_id"] for row in corpus]
+        return cls(doc, codes, first, last, node_ids, {node_id: i for i, node_id in enumerate(node_ids)})
 
 
 @dataclass(frozen=True)
@@ -127,8 +131,7 @@ class _Restriction:
     weight mask over its rows) and dense (those chunks' ids)."""
 
     mask: np.ndarray  # per BM25 row: allowed
-    ids: list[str]  # the allowed chunks' ids
-    fraction: float  # of the readable chunks
+    rows: _Rows
 
     @classmethod
     def of(cls, filters: records.Filters, view: _View) -> _Restriction | None:
@@ -140,10 +143,38 @@ class _Restriction:
         if filters.pages is not None:
             first, last = filters.pages
             mask &= (rows.first_page > 0) & (rows.first_page <= last) & (rows.last_page >= first)
-        if mask.all():
-            return None
-        ids = [rows.node_ids[i] for i in np.flatnonzero(mask)]
-        return cls(mask, ids, len(ids) / len(mask))
+        return None if mask.all() else cls(mask, rows)
+
+    @cached_property
+    def count(self) -> int:
+        return int(self.mask.sum())
+
+    @cached_property
+    def ids(self) -> list[str]:
+        """The allowed chunks' ids (built only for the searches that pass them to Chroma)."""
+        return [self.rows.node_ids[i] for i in np.flatnonzero(self.mask)]
+
+    def allows(self, node_id: str) -> bool:
+        row = self.rows.row_of.get(node_id)
+        return row is not None and bool(self.mask[row])
+
+    @property
+    def bm25_mask(self) -> _WeightMask:
+        return _WeightMask(self.mask)
+
+
+class _WeightMask:
+    """The mask as LlamaIndex's BM25Retriever takes it without a copy through a Python list: it
+    tests the mask's truth, then calls np.array on it (a 100k-row list cost ~10 ms a query)."""
+
+    def __init__(self, mask: np.ndarray) -> None:
+        self.mask = mask
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        return self.mask.astype(dtype or np.float32)
 
 
 class _Exact(BaseRetriever):
@@ -171,13 +202,15 @@ class _Kept(BaseRetriever):
     """A wider search cut to the allowed chunks; when too few of them are among its hits, the
     search over the allowed ids alone (slower, but never short)."""
 
-    def __init__(self, wide: BaseRetriever, narrow: BaseRetriever, allowed: set[str], top_k: int) -> None:
+    def __init__(
+        self, wide: BaseRetriever, narrow: Callable[[], BaseRetriever], only: _Restriction, top_k: int
+    ) -> None:
         super().__init__()
-        self.wide, self.narrow, self.allowed, self.top_k = wide, narrow, allowed, top_k
+        self.wide, self.narrow, self.only, self.top_k = wide, narrow, only, top_k
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        hits = [h for h in self.wide.retrieve(query_bundle) if h.node.node_id in self.allowed]
-        return hits[: self.top_k] if len(hits) >= self.top_k else self.narrow.retrieve(query_bundle)
+        hits = [h for h in self.wide.retrieve(query_bundle) if self.only.allows(h.node.node_id)]
+        return hits[: self.top_k] if len(hits) >= self.top_k else self.narrow().retrieve(query_bundle)
 
 
 class _Recording(BaseRetriever):
@@ -341,7 +374,7 @@ class Retriever:
         only = _Restriction.of(filters, view) if filters and view.chunk_count else None
         if filters and view.chunk_count:
             timings["filter"] = time.perf_counter() - started
-        if view.chunk_count == 0 or (only is not None and not only.ids):
+        if view.chunk_count == 0 or (only is not None and not only.count):
             return [], timings
         final_k = min(top_k, view.chunk_count)
         k = min(top_k * RERANK_POOL, view.chunk_count) if self.reranker else final_k
@@ -359,7 +392,7 @@ class Retriever:
         # A shallow copy shares the (read-only) bm25s index; only the top k and mask are this call's.
         bm25_k = copy.copy(view.bm25)
         bm25_k.similarity_top_k = k if mode == "bm25" else candidates
-        bm25_k.corpus_weight_mask = only.mask.astype(int).tolist() if only else None
+        bm25_k.corpus_weight_mask = only.bm25_mask if only else None
         bm25 = _Recording(bm25_k, matches_only=True)
         if mode == "hybrid":
             started = time.perf_counter()
@@ -396,13 +429,16 @@ class Retriever:
         index = VectorStoreIndex.from_vector_store(self.store, embed_model=self.embedder.model)
         if only is None:
             return index.as_retriever(similarity_top_k=top_k)
-        if len(only.ids) <= EXACT_MAX:
+        if only.count <= EXACT_MAX:
             return _Exact(self.store, only.ids, top_k)
-        narrow = index.as_retriever(similarity_top_k=top_k, vector_store_kwargs={"ids": only.ids})
-        wide_k = math.ceil(top_k / only.fraction * WIDEN)
+
+        def narrow() -> BaseRetriever:  # made only when used: the id list can be long
+            return index.as_retriever(similarity_top_k=top_k, vector_store_kwargs={"ids": only.ids})
+
+        wide_k = math.ceil(top_k * len(only.mask) / only.count * WIDEN)
         if wide_k > WIDE_MAX:
-            return narrow
-        return _Kept(index.as_retriever(similarity_top_k=wide_k), narrow, set(only.ids), top_k)
+            return narrow()
+        return _Kept(index.as_retriever(similarity_top_k=wide_k), narrow, only, top_k)
 
     def _fill_dense(self, hits: list[NodeWithScore], query: list[float], scores: dict[str, float]) -> None:
         """Give every hit its dense score, also those only BM25 found: refusal reads it."""
