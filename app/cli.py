@@ -157,8 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     usage = key_actions.add_parser(
         "usage",
         help="requests, answers, refusals and documents changed, per key name and collection",
-        description="Totals from the usage log (RAG_DATA_DIR/usage.sqlite3) that every API server "
-        "worker adds to, kept across restarts: one row per key name and collection, then a total.",
+        description="Totals from the usage log (RAG_DATA_DIR/usage.sqlite3) that the API and the UI "
+        "of every server worker add to, kept across restarts: one row per key name and collection, "
+        "then a total.",
     )
     usage.add_argument("--json", action="store_true", help="print a JSON list of objects")
     usage.add_argument("--key", metavar="NAME", help="only this key name")

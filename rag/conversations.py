@@ -3,7 +3,7 @@ record (sources, quotes, support), in SQLite beside the collection's feedback.
 
 An owner is who the caller is (`rag.access.Grant.name` with keys; a browser's own id in the UI
 without them). Every read and write names the owner, so one owner's conversation is, to any
-other, a conversation that does not exist. A connection per call, as in `rag.feedback`.
+other, a conversation that does not exist. A connection per call (`rag.sqlite`).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from rag.records import Answer, Turn
+from rag.sqlite import connect
 
 TITLE_CHARS = 80  # a new conversation is titled with the start of its first question
 
@@ -70,11 +71,7 @@ class ConversationStore:
         self.collection = collection
 
     def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(self.path, timeout=10)
-        connection.execute("PRAGMA foreign_keys = ON")
-        connection.executescript(_SCHEMA)
-        return connection
+        return connect(self.path, _SCHEMA)
 
     def create(self, owner: str, title: str = "") -> Conversation:
         conversation_id, now = uuid.uuid4().hex, _now()

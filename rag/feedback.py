@@ -1,7 +1,6 @@
 """Thumbs up/down on answers, kept with the whole Answer record (SQLite under the data dir).
 
-A connection per call: the UI and API call this from worker threads, and SQLite serialises
-the writes itself.
+A connection per call (`rag.sqlite`).
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from rag.records import Answer, Turn
+from rag.sqlite import connect
 
 Rating = Literal["up", "down"]
 
@@ -47,10 +47,7 @@ class FeedbackStore:
         self.path = path
 
     def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(self.path, timeout=10)
-        connection.execute(_SCHEMA)
-        return connection
+        return connect(self.path, _SCHEMA)
 
     def add(self, answer: Answer, rating: Rating, comment: str = "",
             history: Sequence[Turn] = ()) -> int:  # fmt: skip

@@ -12,6 +12,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -309,12 +310,16 @@ class Filters(BaseModel):
             raise ValueError("pages is [first, last] with 1 <= first <= last")
         return pages
 
+    @cached_property
+    def _doc_id_set(self) -> frozenset[str]:  # asked once per document: a list would be quadratic
+        return frozenset(self.doc_ids or ())
+
     def matches_document(self, head: dict) -> bool:
         """Whether a document (its head chunk's metadata) passes the document-level filters."""
         doc_id, path = head[DOC_ID], head.get(PATH, "")
         ingested = datetime.fromisoformat(head[INGESTED_AT])
         return (
-            (self.doc_ids is None or doc_id in self.doc_ids)
+            (self.doc_ids is None or doc_id in self._doc_id_set)
             and (
                 self.path_prefix is None
                 or doc_id.startswith(self.path_prefix)

@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal, get_args
 
+from rag.sqlite import connect
+
 Kind = Literal["requests", "answers", "refusals", "documents"]
 KINDS: tuple[Kind, ...] = get_args(Kind)
 
@@ -45,10 +47,7 @@ class UsageLog:
         self.path = path
 
     def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(self.path, timeout=10)
-        connection.execute(_SCHEMA)
-        return connection
+        return connect(self.path, _SCHEMA)
 
     def add(self, key: str, collection: str, kind: Kind, count: int = 1) -> None:
         if kind not in KINDS:

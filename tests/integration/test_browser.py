@@ -153,7 +153,8 @@ def test_chat_with_citations_then_upload_and_ask_about_it(server: str, tmp_path:
     # The UI's use is counted like the API's: by key name (`local` without keys) and collection.
     metrics = urlopen(f"{server}/metrics", timeout=10).read().decode()
     for kind, count in (("requests", 3), ("answers", 2), ("documents", 1)):
-        assert f'rag_usage_total{{collection="documents",key="local",kind="{kind}"}} {count}.0' in metrics, kind
+        labels = f'collection="documents",key="local",kind="{kind}"'
+        assert f"rag_usage_total{{{labels}}} {count}.0" in metrics, kind
     # System fonts: api.app passes ui.app.mount_options() to gr.mount_gradio_app (theme, CSS).
     assert font.startswith("system-ui"), f"the UI theme is not applied (font {font})"
 
