@@ -43,12 +43,12 @@ CANDIDATES = 20
 RERANK_POOL = 3  # a reranker re-scores this many times top_k hits
 PAGE = 5_000  # chunks read from the store per call when (re)building BM25
 # Dense under filters (see Retriever._dense): at most this many allowed chunks are scored exactly;
-# more are searched WIDEN times as widely as their share needs (then WIDEN_AGAIN times that),
-# up to WIDE_MAX hits, before Chroma's own search over the allowed ids.
+# more are searched WIDEN times as widely as their share needs, up to WIDE_MAX hits, before
+# Chroma's own search over the allowed ids. (A second, wider try measured slower: when the first
+# falls short, the neighbours lie outside the filter and the second falls short too.)
 EXACT_MAX = 1_000
 WIDEN = 2.0
-WIDEN_AGAIN = 4  # the second try, as a multiple of the first
-WIDE_MAX = 400
+WIDE_MAX = 200
 
 # How hybrid fuses: `dist` normalises each retriever's scores by their distribution (mean +- 3
 # std) and sums them; `rrf` adds reciprocal ranks. On 1,000 SQuAD questions dist measured
@@ -201,21 +201,18 @@ class _Exact(BaseRetriever):
 
 
 class _Kept(BaseRetriever):
-    """Wider searches cut to the allowed chunks, widest last; when each falls short of top k, the
-    search over the allowed ids alone (slower, but never short)."""
+    """A wider search cut to the allowed chunks; when too few of them are among its hits (the
+    question's neighbours lie outside the filter), the search over the allowed ids alone."""
 
     def __init__(
-        self, wide: list[BaseRetriever], narrow: Callable[[], BaseRetriever], only: _Restriction, top_k: int
+        self, wide: BaseRetriever, narrow: Callable[[], BaseRetriever], only: _Restriction, top_k: int
     ) -> None:
         super().__init__()
         self.wide, self.narrow, self.only, self.top_k = wide, narrow, only, top_k
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        for search in self.wide:
-            hits = [h for h in search.retrieve(query_bundle) if self.only.allows(h.node.node_id)]
-            if len(hits) >= self.top_k:
-                return hits[: self.top_k]
-        return self.narrow().retrieve(query_bundle)
+        hits = [h for h in self.wide.retrieve(query_bundle) if self.only.allows(h.node.node_id)]
+        return hits[: self.top_k] if len(hits) >= self.top_k else self.narrow().retrieve(query_bundle)
 
 
 class _Recording(BaseRetriever):
@@ -443,10 +440,7 @@ class Retriever:
         wide_k = math.ceil(top_k * len(only.mask) / only.count * WIDEN)
         if wide_k > WIDE_MAX:
             return narrow()
-        # Near neighbours come in clusters (one document's chunks): when the first width falls
-        # short, a wider one usually does not, at a fraction of the narrow search's cost.
-        widths = sorted({wide_k, min(wide_k * WIDEN_AGAIN, WIDE_MAX)})
-        return _Kept([index.as_retriever(similarity_top_k=w) for w in widths], narrow, only, top_k)
+        return _Kept(index.as_retriever(similarity_top_k=wide_k), narrow, only, top_k)
 
     def _fill_dense(self, hits: list[NodeWithScore], query: list[float], scores: dict[str, float]) -> None:
         """Give every hit its dense score, also those only BM25 found: refusal reads it."""
