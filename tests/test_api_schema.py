@@ -52,3 +52,17 @@ def test_spec_documents_every_route_with_examples(tmp_path: Path):
     assert spec["components"]["schemas"]["AskRequest"]["examples"]
     assert spec["components"]["schemas"]["ChatCompletionRequest"]["examples"]
     assert "401" in spec["paths"]["/v1/ask"]["post"]["responses"]
+
+
+def test_the_spec_names_no_server_and_refers_only_to_itself(tmp_path: Path):
+    """The spec the docs pages read points nowhere else: no `servers`, every `$ref` internal."""
+    spec = app(tmp_path).openapi()
+
+    def refs(node) -> list[str]:
+        if isinstance(node, dict):
+            return [v for k, v in node.items() if k == "$ref"] + [r for v in node.values() for r in refs(v)]
+        return [r for v in node for r in refs(v)] if isinstance(node, list) else []
+
+    assert "servers" not in spec
+    found = refs(spec)
+    assert found and all(ref.startswith("#/") for ref in found), [r for r in found if not r.startswith("#/")]

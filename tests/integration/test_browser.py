@@ -245,3 +245,61 @@ def test_a_kept_chat_survives_a_reload_and_a_server_restart(tmp_path: Path, port
         finally:
             browser.close()
             served.close()
+
+
+def test_nothing_the_server_serves_reaches_outside_the_machine(tmp_path: Path, port: int):
+    """Every request of the UI, /docs and /redoc is routed: any to another host fails the test,
+    named. The docs must render their operations offline, with API keys on."""
+    from playwright.sync_api import expect, sync_playwright
+
+    keys = tmp_path / "keys.txt"
+    keys.write_text("k-admin admin\n")
+    served = _serve(
+        tmp_path, port, {"RAG_API_KEYS_FILE": str(keys)}, [[str(REPO / "index" / "samples" / "corpus")]]
+    )
+    url = next(served)
+    outside: list[str] = []
+
+    def route(request_route) -> None:
+        if urlparse(request_route.request.url).hostname in (None, "127.0.0.1", "localhost"):
+            request_route.continue_()
+        else:
+            outside.append(request_route.request.url)
+            request_route.abort()
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            try:
+                context = browser.new_context(viewport={"width": 1400, "height": 1000})
+                context.route("**/*", route)
+                page = context.new_page()
+                page.goto(url)
+                page.get_by_label("username").fill("admin")
+                page.get_by_label("password").fill("k-admin")
+                page.get_by_role("button", name="Login").click()
+                expect(page.locator("#question textarea")).to_be_visible(timeout=30_000)
+                _ask(page, QUESTION)
+                page.get_by_role("tab", name="Documents").click()
+                expect(page.locator("#documents-table")).to_contain_text("corpus/", timeout=30_000)
+
+                assert outside == [], f"the UI asked other hosts for: {outside}"
+
+                def visit(path: str) -> None:
+                    page.goto(f"{url}{path}", wait_until="networkidle")
+                    assert outside == [], f"{path} asked other hosts for: {outside}"
+
+                visit("/docs")
+                ask = page.locator(".opblock-post .opblock-summary-path[data-path='/v1/ask']")
+                expect(ask).to_be_visible(timeout=30_000)
+                page.screenshot(path=str(SHOTS / "docs-offline.png"), full_page=False)
+
+                visit("/redoc")
+                summary = page.get_by_role("heading", name="Answer a question, with sources and exact quotes")
+                expect(summary).to_be_visible(timeout=30_000)
+            finally:
+                browser.close()
+    finally:
+        served.close()
+    assert outside == [], f"requests to other hosts: {outside}"
