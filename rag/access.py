@@ -107,7 +107,7 @@ def _parse(where: str, fields: list[str]) -> tuple[str, Role | None, frozenset[s
     role: Role | None = None
     collections: frozenset[str] | None = None
     name: str | None = None
-    for option in options:
+    for number, option in enumerate(options):
         field, eq, value = option.partition("=")
         if not eq and field in ROLES and role is None:
             role = field  # type: ignore[assignment]
@@ -120,7 +120,9 @@ def _parse(where: str, fields: list[str]) -> tuple[str, Role | None, frozenset[s
                 raise KeysFileError(f"{where}: name {value!r} must be 1-64 letters, digits or _.@-")
             name = value
         else:
-            raise KeysFileError(f"{where}: {option!r} is not understood; expected {KEYS_LINE}")
+            # Quote a word, never what could be a key (two keys on one line): the message is logged.
+            shown = repr(option) if re.fullmatch(r"[A-Za-z]{1,16}=?", option) else f"field {number + 2}"
+            raise KeysFileError(f"{where}: {shown} is not understood; expected {KEYS_LINE}")
     return key, role, collections, name
 
 

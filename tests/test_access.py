@@ -56,6 +56,7 @@ def test_todays_lines_keep_their_meaning(tmp_path: Path):
         ("k9 reader name=research", "already belongs to a key with other permissions"),
         ("k1 editor", "already given other permissions"),
         ("k9 reader collections=Team-A", "'Team-A' is not a collection name"),
+        ("k9 reader k10-second-key", "field 3 is not understood"),  # a key is never quoted
     ],
 )
 def test_a_line_that_does_not_parse_names_its_line_and_loads_nothing(tmp_path: Path, line: str, says: str):
@@ -63,6 +64,7 @@ def test_a_line_that_does_not_parse_names_its_line_and_loads_nothing(tmp_path: P
     with pytest.raises(KeysFileError) as failed:
         grants(tmp_path, text)
     assert "keys.txt:4: " in str(failed.value) and says in str(failed.value)
+    assert "k10-second-key" not in str(failed.value)
 
 
 def test_the_ui_user_name_is_the_keys_name(tmp_path: Path):
