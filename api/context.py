@@ -50,7 +50,7 @@ class ApiContext:
         if not who.grant.reads(name) or not (
             name == self.settings.collection or self.workspaces.exists(name)
         ):
-            raise ApiError(404, f"{param}: no collection {name!r}", "not_found_error", param=param)
+            raise no_collection(name, param)
         return name
 
     def workspace(
@@ -61,7 +61,7 @@ class ApiContext:
         try:
             workspace = self.workspaces.get(name)
         except UnknownCollection:  # deleted a moment ago
-            raise ApiError(404, f"{param}: no collection {name!r}", "not_found_error", param=param) from None
+            raise no_collection(name, param) from None
         if write and not who.grant.writes(name):
             raise ApiError(403, f"this key may not change documents in {name!r}", "permission_error")
         self.count(who, name, "requests")
@@ -79,7 +79,10 @@ class ApiContext:
     def conversation(self, who: Caller, conversation_id: str) -> tuple[Workspace, ConversationRecord]:
         """The caller's conversation and its collection, or 404 (another key's is none of its)."""
         for name in self.readable(who):
-            workspace = self.workspaces.get(name)
+            try:
+                workspace = self.workspaces.get(name)
+            except UnknownCollection:  # deleted since it was listed
+                continue
             if record := workspace.conversations.get(self.owner(who), conversation_id):
                 return workspace, record
         raise ApiError(
@@ -96,6 +99,7 @@ class ApiContext:
             raise ApiError(422, "history: give history or conversation_id, not both", param="history")
         if body.collection not in (None, workspace.name):
             raise ApiError(422, f"collection: the conversation is in {workspace.name!r}", param="collection")
+        self.count(who, workspace.name, "requests")
         owner = self.owner(who)
         return (
             workspace,
@@ -153,3 +157,8 @@ class ApiContext:
             raise
         finally:
             permit.release()
+
+
+def no_collection(name: str, param: str) -> ApiError:
+    """The one answer for a collection that does not exist and one the caller may not read."""
+    return ApiError(404, f"{param}: no collection {name!r}", "not_found_error", param=param)

@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from rag.conversations import ConversationStore
+from rag.usage import UsageLog
 
 KEYS = "k-ann reader name=ann\nk-bob reader name=bob\nk-admin admin\n"
 ANN, BOB = {"Authorization": "Bearer k-ann"}, {"Authorization": "Bearer k-bob"}
@@ -34,6 +35,10 @@ def test_a_conversation_keeps_every_answer_and_is_the_history_of_the_next(tmp_pa
         asked = {"question": "And what about recycling?", "conversation_id": cid}
         follow = client.post("/v1/ask", json=asked, headers=ANN).json()
         assert "refining" in follow["condensed_query"].lower(), "the kept turns were the history"
+        usage = {(r.key, r.collection): r for r in UsageLog(tmp_path / "data" / "usage.sqlite3").rows()}
+        assert (usage["ann", "api_docs"].requests, usage["ann", "api_docs"].answers) == (3, 2), (
+            "made, asked twice"
+        )
         (listed,) = client.get("/v1/conversations", headers=ANN).json()["conversations"]
         assert listed["id"] == cid and listed["turns"] == 2 and listed["title"] == QUESTION
         record = client.get(f"/v1/conversations/{cid}", headers=ANN).json()

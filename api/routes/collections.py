@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends
 
 from api import schemas
 from api.auth import Caller
-from api.context import ApiContext
+from api.context import ApiContext, no_collection
 from api.errors import ERRORS, ApiError
 from api.routes.documents import ingest_running
 from index.report import IngestLocked
@@ -51,7 +51,7 @@ def collections_router(ctx: ApiContext) -> APIRouter:
         try:
             ctx.workspaces.delete(ctx.collection(who, name, param="name"))
         except UnknownCollection:
-            raise ApiError(404, f"name: no collection {name!r}", "not_found_error", param="name") from None
+            raise no_collection(name, "name") from None
         except CollectionConflict as exc:
             raise ApiError(409, str(exc), "conflict_error", param="name") from exc
         except IngestLocked as exc:
