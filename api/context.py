@@ -42,25 +42,31 @@ class ApiContext:
         return self.workspaces.default.retriever
 
     def collection(self, who: Caller, name: str | None, param: str = "collection") -> str:
-        """The collection a request names (default: RAG_COLLECTION), if the caller may read it: 404
-        for one it may not read, exactly as for one that does not exist; 422 for an invalid name."""
+        """The collection a request names, if the caller may read it, without opening it: 404 for one
+        it may not read, exactly as for one that does not exist; 422 for an invalid name."""
+        name = self._named(name, param)
+        try:
+            self.workspaces.check(who.grant, name)
+        except UnknownCollection:
+            raise no_collection(name, param) from None
+        return name
+
+    def _named(self, name: str | None, param: str) -> str:
+        """The name a request gives (default: RAG_COLLECTION); 422 for one no collection can have."""
         name = name or self.settings.collection
         if name != self.settings.collection and (problem := collection_problem(name)):
             raise ApiError(422, f"{param}: {problem}", param=param)
-        if not who.grant.reads(name) or not (
-            name == self.settings.collection or self.workspaces.exists(name)
-        ):
-            raise no_collection(name, param)
         return name
 
     def workspace(
         self, who: Caller, name: str | None, param: str = "collection", write: bool = False
     ) -> Workspace:
-        """That collection's parts, as the caller may use them (403 for a forbidden write)."""
-        name = self.collection(who, name, param)
+        """That collection's parts, as the caller may use them: 404 and 422 as `collection`, 403 for
+        a forbidden write."""
+        name = self._named(name, param)
         try:
-            workspace = self.workspaces.get(name)
-        except UnknownCollection:  # deleted a moment ago
+            workspace = self.workspaces.get_for(who.grant, name)
+        except UnknownCollection:
             raise no_collection(name, param) from None
         if write and not who.grant.writes(name):
             raise ApiError(403, f"this key may not change documents in {name!r}", "permission_error")
@@ -69,7 +75,7 @@ class ApiContext:
 
     def readable(self, who: Caller) -> list[str]:
         """The collections this caller may read."""
-        return [name for name in self.workspaces.names() if who.grant.reads(name)]
+        return self.workspaces.readable(who.grant)
 
     @staticmethod
     def owner(who: Caller) -> str:

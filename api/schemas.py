@@ -12,10 +12,12 @@ from rag.conversations import Conversation
 from rag.records import Answer, Filters, Mode, Turn
 
 QUESTION = "What does the author say about refining capacity?"
-COLLECTION = Field(
-    None, description="the collection to use (default: the server's `RAG_COLLECTION`); one the key may "
-    "not read answers 404, as one that does not exist"
-)  # fmt: skip
+# Every request that names a collection says so in these words: a body field, a form field, a query.
+COLLECTION_HELP = (
+    "the collection to use (default: the server's `RAG_COLLECTION`); one the key may not read "
+    "answers 404, as one that does not exist"
+)
+COLLECTION = Field(None, description=COLLECTION_HELP)
 
 
 class AskRequest(BaseModel):

@@ -123,7 +123,7 @@ class Library:
                 results.append(self._store_and_ingest(self.upload_dir / safe, data))
         if progress:
             progress(len(files), len(files), "")
-        if any(r.status in ("added", "updated") for r in results):
+        if any(r.changed for r in results):
             self.on_change()
         return results
 

@@ -22,6 +22,11 @@ class FileResult:
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
 
+    @property
+    def changed(self) -> bool:
+        """The store now holds something it did not (a new document or a new version of one)."""
+        return self.status in ("added", "updated")
+
 
 @dataclass
 class IngestReport:

@@ -2,8 +2,9 @@
 feedback and kept conversations, served side by side by one process that shares the embedder and the model.
 
 `Workspaces` opens a collection's `Workspace` on first use (through the composition root's
-`open_workspace`), keeps it, and creates, lists and deletes collections. Permissions are not
-its business: the API and the UI check a caller's `rag.access.Grant` before asking it.
+`open_workspace`), keeps it, and creates, lists and deletes collections. `readable` and
+`get_for` hold the one rule the API and the UI both answer by: a collection a grant may not read
+is, to it, a collection that does not exist.
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ from dataclasses import dataclass
 
 from index.library import Library
 from index.report import IngestLocked
-from rag import records
+from rag.access import Grant
 from rag.answer import Answerer
 from rag.conversations import ConversationStore
 from rag.feedback import FeedbackStore
 from rag.records import collection_problem
 from rag.retrieval import Retriever
 from rag.settings import Settings
-from rag.store import Store, collection_names, drop_collection, head_metadatas, open_store
+from rag.store import Store, collection_names, drop_collection, open_store, readable_heads
 from rag.store_state import LeaseHeld
 
 
@@ -74,6 +75,22 @@ class Workspaces:
     def exists(self, name: str) -> bool:
         return name in self.names()
 
+    def readable(self, grant: Grant) -> list[str]:
+        """The collections `grant` may read."""
+        return [name for name in self.names() if grant.reads(name)]
+
+    def check(self, grant: Grant, name: str) -> None:
+        """UnknownCollection, alike, for a collection that does not exist and one `grant` may not
+        read (without opening it)."""
+        if not grant.reads(name) or (name != self.default_name and not self.exists(name)):
+            raise UnknownCollection(name)
+
+    def get_for(self, grant: Grant, name: str) -> Workspace:
+        """The workspace, if `grant` may read it; UnknownCollection alike when it may not."""
+        if not grant.reads(name):
+            raise UnknownCollection(name)
+        return self.get(name)
+
     def get(self, name: str) -> Workspace:
         """The workspace of an existing collection (the default always exists), or UnknownCollection."""
         with self._lock:
@@ -101,8 +118,9 @@ class Workspaces:
 
     def info(self, name: str) -> CollectionInfo:
         store = self._store(name)
-        documents = len({head[records.DOC_ID] for head in head_metadatas(store)})
-        return CollectionInfo(name, documents, store.client.count(), name == self.default_name)
+        return CollectionInfo(
+            name, len(readable_heads(store)), store.client.count(), name == self.default_name
+        )
 
     def create(self, name: str) -> CollectionInfo:
         """A new, empty collection. ValueError for a bad name, CollectionConflict if it exists."""

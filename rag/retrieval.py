@@ -372,9 +372,10 @@ class Retriever:
         self, view: _View, query: str, mode: Mode, top_k: int, filters: records.Filters | None
     ) -> tuple[list[Hit], dict[str, float]]:
         timings: dict[str, float] = {}
-        started = time.perf_counter()
-        only = _Restriction.of(filters, view) if filters and view.chunk_count else None
+        only = None
         if filters and view.chunk_count:
+            started = time.perf_counter()
+            only = _Restriction.of(filters, view)
             timings["filter"] = time.perf_counter() - started
         if view.chunk_count == 0 or (only is not None and not only.count):
             return [], timings

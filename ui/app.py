@@ -75,15 +75,15 @@ def build_ui(components: UiComponents, grant_of: Callable[[str | None], Grant | 
 
     def readable(request: gr.Request) -> list[str]:
         grant = grant_of(request.username)
-        return [name for name in workspaces.names() if grant is not None and grant.reads(name)]
+        return workspaces.readable(grant) if grant is not None else []
 
     def services(name: str, request: gr.Request) -> handlers.CollectionServices:
         """The collection's parts, if this user may read it; else the same error as for none."""
         grant = grant_of(request.username)
         try:
-            if grant is None or not grant.reads(name):
+            if grant is None:
                 raise UnknownCollection(name)
-            workspace = workspaces.get(name)
+            workspace = workspaces.get_for(grant, name)
         except UnknownCollection:
             raise gr.Error(f"No collection {name!r}: choose another.") from None
         return handlers.in_collection(settings, components.gate, workspace)

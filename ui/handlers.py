@@ -278,7 +278,7 @@ def upload(
         results = components.library.upload(list(files), progress)
     except IngestLocked:
         return documents(components, LOCKED)
-    changed = sum(r.status in ("added", "updated") for r in results)
+    changed = sum(r.changed for r in results)
     return documents(components, render.upload_markdown(results))._replace(changed=changed)
 
 

@@ -20,7 +20,8 @@ UPLOAD_ERRORS = ERRORS | {
 }
 
 
-COLLECTION = "the collection (default: the server's `RAG_COLLECTION`)"
+InQuery = Annotated[str | None, Query(description=schemas.COLLECTION_HELP)]
+InForm = Annotated[str | None, Form(description=schemas.COLLECTION_HELP)]
 
 
 def ingest_running() -> ApiError:
@@ -33,9 +34,8 @@ def documents_router(ctx: ApiContext) -> APIRouter:
     router = APIRouter(prefix="/v1")
 
     @router.get("/documents", tags=["documents"], response_model=schemas.DocumentList, responses=ERRORS,
-                summary="Documents in the store")  # fmt: skip
-    def documents(who: AnyKey, collection: Annotated[str | None, Query(description=COLLECTION)] = None
-                  ) -> schemas.DocumentList:  # fmt: skip
+                summary="A collection's documents")  # fmt: skip
+    def documents(who: AnyKey, collection: InQuery = None) -> schemas.DocumentList:
         workspace = ctx.workspace(who, collection)
         return schemas.DocumentList(collection=workspace.name, documents=workspace.library.documents())
 
@@ -43,8 +43,7 @@ def documents_router(ctx: ApiContext) -> APIRouter:
                  responses=UPLOAD_ERRORS, summary="Upload files (multipart `files`): stored under the "
                  "data dir and ingested")  # fmt: skip
     def upload(files: Annotated[list[UploadFile], File(description=".txt .md .html .htm .pdf .docx")],
-               who: AnyKey, collection: Annotated[str | None, Form(description=COLLECTION)] = None,
-               ) -> schemas.UploadResponse:  # fmt: skip
+               who: AnyKey, collection: InForm = None) -> schemas.UploadResponse:  # fmt: skip
         workspace = ctx.workspace(who, collection, write=True)
         received = [(f.filename or "", f.file.read()) for f in files]
         for name, data in received:  # refuse the whole request before ingesting any of it
@@ -61,7 +60,7 @@ def documents_router(ctx: ApiContext) -> APIRouter:
             schemas.FileResult(**{**vars(r), "path": name})
             for r, (name, _) in zip(results, received, strict=True)
         ]
-        ctx.count(who, workspace.name, "documents", sum(r.status in ("added", "updated") for r in out))
+        ctx.count(who, workspace.name, "documents", sum(r.changed for r in results))
         failed = sum(r.status == "failed" for r in out)
         return schemas.UploadResponse(collection=workspace.name, results=out, failed=failed)
 
@@ -69,7 +68,9 @@ def documents_router(ctx: ApiContext) -> APIRouter:
                    responses=UPLOAD_ERRORS | {404: {"model": schemas.Error}},
                    summary="Delete a document's chunks (and its file, if it was uploaded)")  # fmt: skip
     def delete(
-        doc_id: str, who: AnyKey, collection: Annotated[str | None, Query(description=COLLECTION)] = None
+        doc_id: str,
+        who: AnyKey,
+        collection: InQuery = None,
     ) -> schemas.Deleted:
         workspace = ctx.workspace(who, collection, write=True)
         try:
